@@ -1,0 +1,93 @@
+"""The `bigmodel` command. Thin: parses arguments and calls the library.
+
+Each concern adds its commands through a `register(app)` function in its own `cli.py`, listed in
+COMMAND_MODULES, so this file never grows with the families. Those modules import heavy
+libraries (torch, transformers) inside their commands, not at import time, so `--help` is quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from bigmodel import __version__
+from bigmodel.errors import BigModelError
+from bigmodel.ui import console, stdout
+
+COMMAND_MODULES = [
+    "bigmodel.taxonomy.cli",
+]
+
+app = typer.Typer(
+    name="bigmodel",
+    help="A toolkit for the whole family of large models: inspect, build, specialise and serve them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.command()
+def version() -> None:
+    """Print the bigmodel version.
+
+    Example: bigmodel version
+    """
+    print(__version__)
+
+
+@app.command()
+def zoo(
+    out: Path = typer.Option(Path("zoo"), "--out", help="Folder of the zoo."),
+    quick: bool = typer.Option(False, "--quick", help="Tiny presets, same code paths (minutes)."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Build every model again, even valid ones."),
+    only: list[str] = typer.Option([], "--only", help="Build only this member (and what it needs); repeatable."),
+    seed: int = typer.Option(0, "--seed"),
+    json_output: bool = typer.Option(False, "--json", help="Print report.json instead of the table."),
+) -> None:
+    """Build, evaluate and report one model per family of large models into ./zoo.
+
+    Writes one model directory per family, report.json and report.md, and prints the taxonomy
+    table. A re-run keeps the models that are built and valid.
+
+    Example: bigmodel zoo --quick
+    """
+    from bigmodel import zoo as zoo_lib
+    from bigmodel.taxonomy.report import render_table
+
+    report = zoo_lib.run(out, quick=quick, rebuild=rebuild, seed=seed, only=only or None)
+    if json_output:
+        print(json.dumps(report, indent=2))
+    else:
+        from bigmodel.taxonomy.inspect import inspect_paths
+
+        stdout.print(render_table(inspect_paths([out / m["path"] for m in report["models"]])))
+        stdout.print(f"report: {out / 'report.md'}")
+
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except BigModelError as err:
+        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
+        sys.exit(2)
+    except OSError as err:
+        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The taxonomy of large models: families, the "large" rule, and reading any checkpoint's kind."""
