@@ -102,20 +102,16 @@ def write_json(path: Path, data: Any) -> None:
 
 
 @contextmanager
-def writing(out: str | os.PathLike) -> Iterator[Path]:
-    """Write a model directory atomically.
+def atomic_directory(out: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside `out` that replaces `out` in one rename on success.
 
-    Yields a temporary folder beside `out`; write everything there (weights, config, tokenizer,
-    card). On success the folder replaces `out` in one rename; on any error it is removed and
-    `out` is left as it was.
+    On any error the temporary folder is removed and `out` is left as it was.
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         yield tmp
-        if not (tmp / CARD_NAME).is_file():
-            raise BigModelError(f"internal: {out} was written without a {CARD_NAME}")
         _fsync_tree(tmp)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
@@ -127,6 +123,15 @@ def writing(out: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextmanager
+def writing(out: str | os.PathLike) -> Iterator[Path]:
+    """Write a model directory atomically: weights, config, tokenizer and a card (required)."""
+    with atomic_directory(out) as tmp:
+        yield tmp
+        if not (tmp / CARD_NAME).is_file():
+            raise BigModelError(f"internal: {out} was written without a {CARD_NAME}")
 
 
 def _fsync_tree(root: Path) -> None:

@@ -1,13 +1,16 @@
 """The `bigmodel` command. Thin: parses arguments and calls the library.
 
-Each concern adds its commands through a `register(app)` function in its own `cli.py`, listed in
-COMMAND_MODULES, so this file never grows with the families. Those modules import heavy
-libraries (torch, transformers) inside their commands, not at import time, so `--help` is quick.
+Each concern adds its commands through a `register(app)` function in its own `cli.py`: the
+taxonomy's and every family's under `bigmodel/families/*/cli.py`, found at start-up, so this file
+never grows with the families. Those modules import heavy libraries (torch, transformers) inside
+their commands, not at import time, so `--help` is quick.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import pkgutil
 import json
 import sys
 from pathlib import Path
@@ -19,9 +22,18 @@ from bigmodel import __version__
 from bigmodel.errors import BigModelError
 from bigmodel.ui import console, stdout
 
-COMMAND_MODULES = [
-    "bigmodel.taxonomy.cli",
-]
+def _command_modules() -> list[str]:
+    import bigmodel.families
+
+    families = sorted(
+        info.name for info in pkgutil.iter_modules(bigmodel.families.__path__) if info.ispkg
+    )
+    return ["bigmodel.taxonomy.cli"] + [
+        f"bigmodel.families.{name}.cli"
+        for name in families
+        if importlib.util.find_spec(f"bigmodel.families.{name}.cli") is not None
+    ]
+
 
 app = typer.Typer(
     name="bigmodel",
@@ -71,7 +83,7 @@ def zoo(
         stdout.print(f"report: {out / 'report.md'}")
 
 
-for _module in COMMAND_MODULES:
+for _module in _command_modules():
     importlib.import_module(_module).register(app)
 
 

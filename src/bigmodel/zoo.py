@@ -1,6 +1,7 @@
 """The zoo: one model per family, built, evaluated and reported. bigmodel's main job.
 
-A family joins the zoo by adding a `ZooMember` to MEMBERS. Its builder is a function
+A family joins the zoo by listing `ZooMember`s in `MEMBERS` of its own
+`bigmodel/families/<family>/zoo.py`; the zoo finds them there. A member's builder is a function
 `build(out: Path, ctx: ZooContext) -> None` that writes a complete model directory at `out`
 through `checkpoint.writing` (so it appears atomically), with its evaluation in the card's
 `metrics`. It may also write `REPORT.md` into the directory: its section of the zoo report, with
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import json
+import pkgutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -51,14 +54,36 @@ class ZooContext:
         return self.built[name]
 
 
-MEMBERS: list[ZooMember] = []
+def all_members() -> list[ZooMember]:
+    """Every family's members, in taxonomy order, each after the members it needs."""
+    import bigmodel.families
+
+    found: list[ZooMember] = []
+    for info in pkgutil.iter_modules(bigmodel.families.__path__):
+        if info.ispkg and importlib.util.find_spec(f"bigmodel.families.{info.name}.zoo") is not None:
+            found.extend(importlib.import_module(f"bigmodel.families.{info.name}.zoo").MEMBERS)
+    order = list(FAMILIES)
+    found.sort(key=lambda m: (order.index(m.family), m.name))
+    by_name = {m.name: m for m in found}
+    ordered: list[ZooMember] = []
+
+    def place(member: ZooMember) -> None:
+        if member not in ordered:
+            for need in member.needs:
+                place(by_name[need])
+            ordered.append(member)
+
+    for member in found:
+        place(member)
+    return ordered
 
 
 def members(names: list[str] | None = None) -> list[ZooMember]:
     """The members to build, in order, with everything they need."""
-    by_name = {m.name: m for m in MEMBERS}
+    every = all_members()
+    by_name = {m.name: m for m in every}
     if not names:
-        return list(MEMBERS)
+        return every
     unknown = [n for n in names if n not in by_name]
     if unknown:
         raise BigModelError(f"unknown zoo member(s) {', '.join(unknown)}; known: {', '.join(by_name) or 'none'}")
@@ -72,7 +97,7 @@ def members(names: list[str] | None = None) -> list[ZooMember]:
 
     for name in names:
         add(name)
-    return [m for m in MEMBERS if m.name in wanted]
+    return [m for m in every if m.name in wanted]
 
 
 def _load_builder(member: ZooMember) -> Callable[[Path, ZooContext], None]:
@@ -120,7 +145,7 @@ def run(root: Path, quick: bool = False, rebuild: bool = False, seed: int = 0, o
                 _write_state(root, state)
             ctx.built[member.name] = out
             advance(1, last=member.name)
-    return write_report(root, [m for m in MEMBERS if (root / m.name).is_dir()], state)
+    return write_report(root, [m for m in all_members() if (root / m.name).is_dir()], state)
 
 
 def write_report(root: Path, built: list[ZooMember], state: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Corpora and datasets that ship inside packages, domain packs, provenance."""

@@ -1,0 +1,1 @@
+"""Per-family metrics, the hallucination benchmark, reports and plots."""

@@ -1,0 +1,1 @@
+"""The shared training machinery: exact checkpoint/resume, metrics logs and curves."""
