@@ -109,7 +109,8 @@ def atomic_directory(out: str | os.PathLike) -> Iterator[Path]:
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    _remove_abandoned_partials(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
     try:
         yield tmp
         _fsync_tree(tmp)
@@ -132,6 +133,24 @@ def writing(out: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         if not (tmp / CARD_NAME).is_file():
             raise BigModelError(f"internal: {out} was written without a {CARD_NAME}")
+
+
+def _remove_abandoned_partials(out: Path) -> None:
+    """Remove the temporary folders of earlier writes of `out` whose process died (e.g. SIGKILL)."""
+    for partial in out.parent.glob(f".{out.name}.partial-*"):
+        pid = partial.name.removeprefix(f".{out.name}.partial-").split("-", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync_tree(root: Path) -> None:
