@@ -21,7 +21,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-console = Console(stderr=True)
+# soft_wrap: a message is one line however narrow the terminal (logs and tests read it whole).
+console = Console(stderr=True, soft_wrap=True)
 stdout = Console()
 
 _live: Progress | None = None

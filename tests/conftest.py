@@ -1,0 +1,29 @@
+"""Fixtures shared across areas: the quick zoo, built once per test session as a user builds it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# The `bigmodel` command as a user runs it, from this test environment.
+BIGMODEL = [sys.executable, "-m", "bigmodel.cli"]
+
+
+def run_bigmodel(*args: str, timeout: float = 900, input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*BIGMODEL, *args], capture_output=True, text=True, timeout=timeout, input=input)
+
+
+@pytest.fixture(scope="session")
+def bigmodel_cli():
+    """Runs `bigmodel ARGS...` in a subprocess and returns the completed process."""
+    return run_bigmodel
+
+
+@pytest.fixture(scope="session")
+def quick_zoo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`bigmodel zoo --quick`: every family's member, built, evaluated and reported (CI's end-to-end run)."""
+    root = tmp_path_factory.mktemp("zoo") / "zoo"
+    result = run_bigmodel("zoo", "--quick", "--out", str(root))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, result
