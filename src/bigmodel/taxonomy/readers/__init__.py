@@ -143,10 +143,13 @@ def read_weights(path: str | os.PathLike[str]) -> TensorInventory:
         return inv
     if head.startswith(b"GGUF"):
         kind = "gguf"
-    elif head.startswith(b"PK\x03\x04") or head.startswith(b"\x80"):  # zip archive; pickle protocol 2+
+    elif head.startswith(b"PK\x03\x04"):  # zip archive: torch.save's default format
         kind = "pytorch"
     elif head[8:9] == b"{":  # 8-byte header length, then the JSON header
+        # Before the pickle test: a header length whose low byte is 0x80 looks like a pickle start.
         kind = "safetensors"
+    elif head.startswith(b"\x80"):  # pickle protocol 2+
+        kind = "pytorch"
     else:
         kind = _SUFFIX_FORMATS.get(path.suffix.lower(), "unknown")
     readers = {"safetensors": read_safetensors_header, "gguf": read_gguf, "pytorch": read_pytorch, "onnx": read_onnx}

@@ -210,7 +210,10 @@ def read_weight_index(
         inv.findings.extend(part.findings)  # already prefixed with the shard's name
         inv.unsafe_globals.extend(g for g in part.unsafe_globals if g not in inv.unsafe_globals)
         for key, value in part.metadata.items():
-            inv.metadata.setdefault(key, value)
+            if key == "shared_tensors":  # tied aliases: every shard's, or later ones count twice
+                inv.metadata.setdefault(key, {}).update(value)
+            else:
+                inv.metadata.setdefault(key, value)
         inv.format = part.format
         for tensor in part.tensors:
             if tensor.name in seen:
