@@ -73,13 +73,11 @@ def zoo(
     from bigmodel import zoo as zoo_lib
     from bigmodel.taxonomy.report import render_table
 
-    report = zoo_lib.run(out, quick=quick, rebuild=rebuild, seed=seed, only=only or None)
+    result = zoo_lib.run(out, quick=quick, rebuild=rebuild, seed=seed, only=only or None)
     if json_output:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(result.report, indent=2))
     else:
-        from bigmodel.taxonomy.inspect import inspect_paths
-
-        stdout.print(render_table(inspect_paths([out / m["path"] for m in report["models"]])))
+        stdout.print(render_table(result.models))
         stdout.print(f"report: {out / 'report.md'}")
 
 

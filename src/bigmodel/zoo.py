@@ -21,12 +21,15 @@ import json
 import pkgutil
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from bigmodel import checkpoint
 from bigmodel.errors import BigModelError
 from bigmodel.taxonomy.families import FAMILIES
 from bigmodel.ui import console, progress_bar
+
+if TYPE_CHECKING:
+    from bigmodel.taxonomy.inspect import ModelReport
 
 STATE_NAME = "zoo-state.json"
 MEMBER_REPORT_NAME = "REPORT.md"
@@ -122,8 +125,14 @@ def _write_state(root: Path, state: dict[str, Any]) -> None:
     tmp.replace(root / STATE_NAME)
 
 
-def run(root: Path, quick: bool = False, rebuild: bool = False, seed: int = 0, only: list[str] | None = None) -> dict[str, Any]:
-    """Build what is missing, then inspect and report the whole zoo. Returns the report."""
+@dataclasses.dataclass
+class ZooReport:
+    report: dict[str, Any]  # what report.json holds
+    models: list["ModelReport"]  # inspect's view of each model, for the taxonomy table
+
+
+def run(root: Path, quick: bool = False, rebuild: bool = False, seed: int = 0, only: list[str] | None = None) -> ZooReport:
+    """Build what is missing, then inspect and report the whole zoo."""
     root.mkdir(parents=True, exist_ok=True)
     state = _read_state(root)
     settings = {"quick": quick, "seed": seed}
@@ -148,7 +157,7 @@ def run(root: Path, quick: bool = False, rebuild: bool = False, seed: int = 0, o
     return write_report(root, [m for m in all_members() if (root / m.name).is_dir()], state)
 
 
-def write_report(root: Path, built: list[ZooMember], state: dict[str, Any]) -> dict[str, Any]:
+def write_report(root: Path, built: list[ZooMember], state: dict[str, Any]) -> ZooReport:
     """`report.json` and `report.md`: the taxonomy table, each member's card and its section."""
     from bigmodel.taxonomy.inspect import inspect_paths
     from bigmodel.taxonomy.report import markdown_table
@@ -186,4 +195,4 @@ def write_report(root: Path, built: list[ZooMember], state: dict[str, Any]) -> d
         *sections,
     ]
     (root / "report.md").write_text("\n".join(lines), encoding="utf-8")
-    return report
+    return ZooReport(report=report, models=model_reports)
