@@ -1,0 +1,131 @@
+"""Decision family speed: batched MCTS against one leaf at a time, self-play, the exact solver.
+
+    .venv/bin/python benchmarks/decision_mcts.py [--quick] [--json results.json]
+
+- MCTS simulations/s on Connect Four with the policy-value network: 64 trees searching together
+  (their leaves in one batch of 64) against the same search evaluating one leaf at a time, in the
+  same run, for the tiny and small presets. Goal: >= 10x at batch 64 on CPU.
+- Self-play games/minute of the training loop's self-play (tic-tac-toe and Connect Four).
+- The exact Connect Four solver's speed in positions (negamax nodes) per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+
+import numpy as np
+import torch
+
+from bigmodel.families.decision.alphazero import (
+    default_settings,
+    self_play,
+    torch_threads,
+)
+from bigmodel.families.decision.games import GAMES
+from bigmodel.families.decision.mcts import NetEvaluator, Node, SearchConfig, search
+from bigmodel.families.decision.network import AlphaZeroNet, NetConfig
+from bigmodel.families.decision.solver import Solver
+
+
+def start_positions(game, count: int, plies: int, seed: int) -> list:
+    rng = random.Random(seed)
+    states = []
+    while len(states) < count:
+        state = game.initial_state()
+        for _ in range(plies):
+            if state.value is None:
+                state = game.apply(state, rng.choice(game.legal_moves(state)))
+        if state.value is None:
+            states.append(state)
+    return states
+
+
+def mcts_rates(preset: str, trees: int, simulations: int) -> dict:
+    game = GAMES["connect4"]
+    torch.manual_seed(0)
+    evaluator = NetEvaluator(AlphaZeroNet(NetConfig.from_preset(game, preset)), game)
+    positions = start_positions(game, trees, 4, seed=0)
+
+    def rate(batched: bool, in_flight: int = 1, count: int = trees) -> float:
+        roots = [Node(s) for s in positions[:count]]
+        start = time.perf_counter()
+        if batched:
+            search(game, roots, evaluator, SearchConfig(simulations, in_flight=in_flight))
+        else:
+            for root in roots:
+                search(game, [root], evaluator, SearchConfig(simulations))
+        return count * simulations / (time.perf_counter() - start)
+
+    rate(True, count=2)  # warm-up
+    one_leaf = rate(False, count=max(2, trees // 8))
+    batched = rate(True)
+    virtual_loss = rate(True, in_flight=trees, count=1)
+    return {
+        "preset": preset,
+        "simulations_per_tree": simulations,
+        "one_leaf_at_a_time_sims_per_s": round(one_leaf),
+        f"batched_{trees}_trees_sims_per_s": round(batched),
+        "speedup": round(batched / one_leaf, 2),
+        f"one_tree_{trees}_in_flight_sims_per_s": round(virtual_loss),
+        "speedup_virtual_loss": round(virtual_loss / one_leaf, 2),
+    }
+
+
+def self_play_rate(name: str, games: int, **overrides) -> dict:
+    game = GAMES[name]
+    settings = default_settings(name, **overrides)
+    torch.manual_seed(0)
+    net = AlphaZeroNet(NetConfig.from_preset(game, settings.preset)).eval()
+    start = time.perf_counter()
+    samples = self_play(game, net, settings, np.random.default_rng(0), games)
+    seconds = time.perf_counter() - start
+    return {
+        "game": name,
+        "games": games,
+        "simulations": settings.simulations,
+        "games_per_minute": round(games * 60 / seconds, 1),
+        "positions": len(samples),
+    }
+
+
+def solver_rate(positions: int, plies: int) -> dict:
+    game = GAMES["connect4"]
+    solver = Solver()
+    states = start_positions(game, positions, plies, seed=1)
+    start = time.perf_counter()
+    for state in states:
+        solver.best_moves(state)
+    seconds = time.perf_counter() - start
+    return {
+        "positions": positions,
+        "plies_played": plies,
+        "nodes_per_second": round(solver.nodes / seconds),
+        "seconds_per_position_best_moves": round(seconds / positions, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer simulations and games")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    simulations = 16 if args.quick else 64
+    results: dict = {"threads": 1}
+    with torch_threads(1):
+        results["mcts"] = [mcts_rates(preset, 64, simulations) for preset in ("tiny", "small")]
+        results["self_play"] = [
+            self_play_rate("tictactoe", 16 if args.quick else 64),
+            self_play_rate("connect4", 8 if args.quick else 32, simulations=50),
+        ]
+        results["solver"] = solver_rate(5 if args.quick else 20, 16)
+    print(json.dumps(results, indent=2))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

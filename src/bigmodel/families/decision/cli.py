@@ -1,0 +1,138 @@
+"""`bigmodel decision train|move` and `bigmodel play`. Thin: the work is in the library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+GAME_NAMES = "tictactoe, connect4, gomoku9, gomoku15"
+
+
+def train(
+    out: Path = typer.Option(..., "--out", help="Model directory to write (rewritten after every generation)."),
+    game: str | None = typer.Option(None, "--game", help=f"One of {GAME_NAMES}; required unless --resume."),
+    preset: str = typer.Option("tiny", "--preset", help="Network size: tiny, small, base, large."),
+    generations: int | None = typer.Option(None, "--generations", help="Generations to reach (default 10)."),
+    minutes: float | None = typer.Option(None, "--minutes", help="Time budget: start no generation past it."),
+    games: int | None = typer.Option(None, "--games", help="Self-play games per generation (played together)."),
+    simulations: int | None = typer.Option(None, "--simulations", help="MCTS simulations per move."),
+    train_steps: int | None = typer.Option(None, "--train-steps", help="Training steps per generation."),
+    arena_games: int | None = typer.Option(None, "--arena-games", help="Arena games per generation."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
+    threads: int = typer.Option(1, "--threads", help="torch threads (search batches are small; 1 is fastest on CPU)."),
+    seed: int = typer.Option(0, "--seed"),
+    json_output: bool = typer.Option(False, "--json", help="Print the card's facts as JSON."),
+) -> None:
+    """Train an AlphaZero agent by self-play: MCTS + a policy-value network, arena-gated, with Elo.
+
+    Writes a model directory (family decision) with metrics.jsonl, elo.png and training-state/
+    after every generation; --resume continues a stopped or killed run exactly.
+
+    Example: bigmodel decision train --game tictactoe --preset tiny --minutes 2 --out models/ttt
+    """
+    from bigmodel.errors import BigModelError
+    from bigmodel.families.decision import alphazero
+
+    if resume:
+        run = alphazero.resume(out, game, generations, minutes, threads)
+    else:
+        if game is None:
+            raise BigModelError(f"--game is needed to start training: one of {GAME_NAMES}")
+        settings = alphazero.default_settings(
+            game,
+            preset=preset,
+            generations=generations,
+            minutes=minutes,
+            games_per_generation=games,
+            simulations=simulations,
+            train_steps=train_steps,
+            arena_games=arena_games,
+            seed=seed,
+        )
+        run = alphazero.train(settings, out, threads)
+    facts = run.card_extra()
+    if json_output:
+        print(json.dumps({"out": str(out), **facts}, indent=2))
+    else:
+        print(f"{out}: {facts['game']}, generation {facts['generation']}, best generation {facts['best_generation']}, "
+              f"Elo {facts['elo']:+.0f}, {facts['training_seconds']:.0f} s")
+
+
+def move(
+    model_dir: Path = typer.Argument(..., help="A decision model directory."),
+    position: str = typer.Option(..., "--position", help="Rows top first, '/' between, x o . e.g. 'x.o/.x./...'."),
+    simulations: int | None = typer.Option(None, "--simulations", help="MCTS simulations (default 4x training's)."),
+    game: str | None = typer.Option(None, "--game", help="Refuse a model of another game."),
+    threads: int = typer.Option(1, "--threads"),
+    seed: int = typer.Option(0, "--seed"),
+    json_output: bool = typer.Option(False, "--json", help="Print the analysis as JSON."),
+) -> None:
+    """The best move for a position, with the model's value estimate and its top moves.
+
+    Example: bigmodel decision move models/ttt --position 'x.o/.x./...' --json
+    """
+    import torch
+
+    from bigmodel.families.decision.alphazero import torch_threads
+    from bigmodel.families.decision.model import load_model
+    from bigmodel.families.decision.play import analyse, explain
+
+    torch.manual_seed(seed)
+    rules, net, card = load_model(model_dir, game)
+    state = rules.parse_position(position)
+    with torch_threads(threads):
+        analysis = analyse(rules, net, state, _simulations(simulations, card))
+    if json_output:
+        print(json.dumps(analysis, indent=2))
+    else:
+        print(rules.render(state))
+        print(f"best move for {analysis['to_move']}: {analysis['move']}")
+        print(explain(analysis))
+
+
+def play(
+    model_dir: Path = typer.Argument(..., help="A decision model directory."),
+    second: bool = typer.Option(False, "--second", help="Let the model move first."),
+    explain_moves: bool = typer.Option(False, "--explain", help="Show the model's top moves and value estimate."),
+    simulations: int | None = typer.Option(None, "--simulations", help="MCTS simulations (default 4x training's)."),
+    game: str | None = typer.Option(None, "--game", help="Refuse a model of another game."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Play a decision model in the terminal (illegal moves are asked again).
+
+    Example: bigmodel play models/ttt --explain
+    """
+    import torch
+
+    from bigmodel.families.decision.alphazero import torch_threads
+    from bigmodel.families.decision.model import load_model
+    from bigmodel.families.decision.play import play_terminal
+
+    torch.manual_seed(seed)
+    rules, net, card = load_model(model_dir, game)
+    with torch_threads(1):
+        play_terminal(rules, net, _simulations(simulations, card), not second, explain_moves)
+
+
+def _simulations(requested: int | None, card) -> int:
+    from bigmodel.errors import BigModelError
+
+    if requested is not None:
+        if requested <= 0:
+            raise BigModelError("--simulations must be positive")
+        return requested
+    trained = (card.extra.get("simulations") if card else None) or 50
+    return 4 * int(trained)
+
+
+def register(app: typer.Typer) -> None:
+    decision = typer.Typer(
+        help="Decision models (AlphaZero): search and self-play that learn to win board games.",
+        no_args_is_help=True,
+    )
+    decision.command("train")(train)
+    decision.command("move")(move)
+    app.add_typer(decision, name="decision")
+    app.command("play")(play)

@@ -1,0 +1,156 @@
+"""Strength measured against references that do not learn.
+
+- tic-tac-toe: a perfect minimax player; the agent's games against every possible reply are
+  walked exhaustively, so "never loses" is proven for the deterministic agent, not sampled.
+- Connect Four: the exact solver labels held-out self-play positions (move accuracy), and pure
+  MCTS with random rollouts is an opponent of fixed strength (win rate).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bigmodel.families.decision.games import BitState, Game, State
+from bigmodel.families.decision.mcts import (
+    Agent,
+    MCTSAgent,
+    RolloutEvaluator,
+    SearchConfig,
+    play_games,
+)
+from bigmodel.families.decision.network import AlphaZeroNet
+from bigmodel.families.decision.solver import Solver
+from bigmodel.ui import progress_bar
+
+
+class Minimax:
+    """Exact values of every position of a small game (tic-tac-toe), memoised."""
+
+    def __init__(self, game: Game) -> None:
+        self.game = game
+        self.value = functools.lru_cache(maxsize=None)(self._value)
+
+    def _value(self, state: State) -> float:
+        """The value for the player to move under perfect play."""
+        if state.value is not None:
+            return state.value
+        return max(-self.value(self.game.apply(state, a)) for a in self.game.legal_moves(state))
+
+    def optimal_moves(self, state: State) -> list[int]:
+        values = {a: -self.value(self.game.apply(state, a)) for a in self.game.legal_moves(state)}
+        best = max(values.values())
+        return [a for a, v in values.items() if v == best]
+
+
+class MinimaxAgent:
+    """A perfect player; among equally good moves it picks at random."""
+
+    def __init__(self, game: Game) -> None:
+        self.minimax = Minimax(game)
+
+    def choose(self, states: Sequence[State], rng: np.random.Generator) -> list[int]:
+        return [int(rng.choice(self.minimax.optimal_moves(s))) for s in states]
+
+
+def exhaustive_results(game: Game, agent: Agent, replies: str = "all") -> dict[str, dict[str, int]]:
+    """Every game a deterministic agent can play, as first and as second player, against every
+    reply of the opponent ("all" legal moves, or only minimax-"optimal" ones). Counts the games
+    that end in a win, draw or loss for the agent. Positions are searched level by level, all the
+    agent's positions of one level in one batched call."""
+    minimax = Minimax(game)
+    rng = np.random.default_rng(0)  # unused by a deterministic agent; the protocol wants one
+    out = {}
+    for role in ("first", "second"):
+        counts = {"games": 0, "wins": 0, "draws": 0, "losses": 0}
+        start = game.initial_state()
+        to_reply = [start] if role == "second" else []
+        to_move = {game.key(start): start} if role == "first" else {}
+        while to_move or to_reply:
+            agent_states = list(to_move.values())
+            for state, move in zip(agent_states, agent.choose(agent_states, rng) if agent_states else []):
+                to_reply.append(game.apply(state, move))
+            to_move = {}
+            for state in to_reply:
+                if state.value is not None:  # the agent's move ended the game
+                    counts["games"] += 1
+                    counts["wins" if state.value < 0 else "draws"] += 1
+                    continue
+                moves = game.legal_moves(state) if replies == "all" else minimax.optimal_moves(state)
+                for move in moves:
+                    after = game.apply(state, move)
+                    if after.value is not None:
+                        counts["games"] += 1
+                        counts["losses" if after.value < 0 else "draws"] += 1
+                    else:
+                        to_move[game.key(after)] = after
+            to_reply = []
+        out[role] = counts
+    return out
+
+
+def held_out_positions(
+    game: Game, agent: MCTSAgent, games: int, min_moves: int, count: int, rng: np.random.Generator
+) -> list[State]:
+    """Up to `count` distinct undecided positions, at least `min_moves` plies in, drawn from
+    fresh self-play games (so never trained on)."""
+    states = [game.initial_state() for _ in range(games)]
+    seen: dict[Any, State] = {}
+    while True:
+        active = [i for i, s in enumerate(states) if s.value is None]
+        if not active:
+            break
+        for i, move in zip(active, agent.choose([states[i] for i in active], rng)):
+            if states[i].moves >= min_moves:
+                seen.setdefault(game.key(states[i]), states[i])
+            states[i] = game.apply(states[i], move)
+    found = list(seen.values())
+    keep = rng.permutation(len(found))[:count]
+    return [found[i] for i in sorted(keep)]
+
+
+def solver_accuracy(game: Game, net: AlphaZeroNet, positions: Sequence[BitState]) -> dict[str, Any]:
+    """How often the network's policy picks a move the solver proves best (win > draw > loss),
+    over positions where that choice matters (some legal move is worse than another)."""
+    import torch
+
+    solver = Solver()
+    informative = correct = 0
+    with progress_bar("solver labels", total=len(positions)) as advance:
+        for state in positions:
+            best = solver.best_moves(state, weak=True)
+            advance(1)
+            if len(best) == len(game.legal_moves(state)):
+                continue
+            with torch.inference_mode():
+                logits, _ = net(torch.from_numpy(game.canonical(state)[None]))
+            logits = logits[0].numpy().copy()
+            logits[~game.legal_mask(state)] = -np.inf
+            informative += 1
+            correct += int(int(logits.argmax()) in best)
+    return {
+        "positions": len(positions),
+        "informative_positions": informative,
+        "solver_move_accuracy": correct / informative if informative else None,
+        "solver_nodes": solver.nodes,
+    }
+
+
+def win_rate_vs_rollouts(
+    game: Game, agent: Agent, simulations: int, games: int, rng: np.random.Generator, seed: int = 0
+) -> dict[str, Any]:
+    """The agent against pure MCTS with random rollouts, both colours equally often."""
+    reference = MCTSAgent(game, RolloutEvaluator(game, seed), SearchConfig(simulations, c_puct=2.0))
+    results = play_games(game, (agent, reference), games, rng)
+    return {
+        "games": games,
+        "rollout_simulations": simulations,
+        "wins": results.count(1.0),
+        "draws": results.count(0.0),
+        "losses": results.count(-1.0),
+        "win_rate": results.count(1.0) / games,
+    }
+

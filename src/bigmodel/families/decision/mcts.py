@@ -1,0 +1,234 @@
+"""PUCT Monte Carlo tree search with batched leaf evaluation.
+
+Many trees (one per game being played) search together: each round every tree descends to
+`in_flight` leaves, and all those leaves go through the evaluator in one batch. When several
+simulations of one tree are in flight at once, each edge they pass takes a virtual loss (a visit
+that counts as a loss until the real value arrives), so they spread over different leaves.
+
+Values are always from the point of view of the player to move at the node: an edge's value sum
+is what the player choosing that edge has gained from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from bigmodel.families.decision.games import Game, State
+
+VIRTUAL_LOSS = 1.0
+
+
+class Evaluator(Protocol):
+    def __call__(self, states: Sequence[State]) -> tuple[np.ndarray, np.ndarray]:
+        """(priors (B, actions), values (B,)) for the player to move in each state."""
+
+
+class NetEvaluator:
+    """Evaluates positions with the policy-value network, a whole batch in one forward pass."""
+
+    def __init__(self, net: torch.nn.Module, game: Game) -> None:
+        self.net = net.eval()
+        self.game = game
+        self.batches = 0
+
+    def __call__(self, states: Sequence[State]) -> tuple[np.ndarray, np.ndarray]:
+        planes = torch.from_numpy(np.stack([self.game.canonical(s) for s in states]))
+        with torch.inference_mode():
+            logits, values = self.net(planes)
+        self.batches += 1
+        return torch.softmax(logits, dim=-1).numpy(), values.numpy()
+
+
+class RolloutEvaluator:
+    """Pure MCTS's evaluation: uniform priors and the result of one random playout."""
+
+    def __init__(self, game: Game, seed: int) -> None:
+        self.game = game
+        self.random = random.Random(seed)
+
+    def __call__(self, states: Sequence[State]) -> tuple[np.ndarray, np.ndarray]:
+        priors = np.full((len(states), self.game.action_size), 1.0 / self.game.action_size)
+        return priors, np.array([self._rollout(s) for s in states])
+
+    def _rollout(self, state: State) -> float:
+        game, sign = self.game, 1.0
+        while state.value is None:
+            state = game.apply(state, self.random.choice(game.legal_moves(state)))
+            sign = -sign
+        return sign * state.value
+
+
+class Node:
+    __slots__ = ("children", "penalty", "priors", "state", "total", "values", "visits")
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.priors: np.ndarray | None = None  # set when the node is expanded
+        self.visits = self.values = self.penalty = np.empty(0)
+        self.children: dict[int, Node] = {}
+        self.total = 0.0  # visits of all edges
+
+    def expand(self, game: Game, priors: np.ndarray) -> None:
+        legal = game.legal_mask(self.state)
+        priors = np.where(legal, priors, 0.0)
+        mass = priors.sum()
+        self.priors = priors / mass if mass > 0 else legal / legal.sum()
+        self.visits = np.zeros(game.action_size)
+        self.values = np.zeros(game.action_size)
+        self.penalty = np.where(legal, 0.0, -np.inf)  # keeps illegal moves from ever being chosen
+
+    def value(self) -> float:
+        """The search's estimate of this position for the player to move."""
+        return float(self.values.sum() / self.total) if self.total else 0.0
+
+
+@dataclasses.dataclass
+class SearchConfig:
+    simulations: int
+    c_puct: float = 1.5
+    in_flight: int = 1  # simulations of one tree evaluated in the same batch
+    noise: float = 0.0  # weight of Dirichlet noise on the root priors (0.25 in self-play)
+
+
+def search(
+    game: Game,
+    roots: Sequence[Node],
+    evaluator: Evaluator,
+    config: SearchConfig,
+    rng: np.random.Generator | None = None,
+) -> None:
+    """Run `config.simulations` simulations from each (non-terminal) root, all trees together."""
+    unexpanded = [root for root in roots if root.priors is None]
+    if unexpanded:
+        priors, _ = evaluator([root.state for root in unexpanded])
+        for root, p in zip(unexpanded, priors):
+            root.expand(game, p)
+    if config.noise > 0:
+        assert rng is not None, "root noise needs a random generator"
+        for root in roots:
+            legal = np.isfinite(root.penalty)
+            noise = np.zeros(game.action_size)
+            noise[legal] = rng.dirichlet(np.full(int(legal.sum()), game.dirichlet_alpha))
+            root.priors = (1 - config.noise) * root.priors + config.noise * noise
+    remaining = [config.simulations] * len(roots)
+    c_puct = config.c_puct
+    while any(remaining):
+        waiting: dict[int, tuple[Node, list[list[tuple[Node, int]]]]] = {}
+        for index, root in enumerate(roots):
+            for _ in range(min(config.in_flight, remaining[index])):
+                remaining[index] -= 1
+                path, leaf = _descend(game, root, c_puct)
+                if leaf.state.value is not None:
+                    _backup(path, leaf.state.value)
+                elif id(leaf) in waiting:
+                    waiting[id(leaf)][1].append(path)
+                else:
+                    waiting[id(leaf)] = (leaf, [path])
+        if waiting:
+            leaves = [leaf for leaf, _ in waiting.values()]
+            priors, values = evaluator([leaf.state for leaf in leaves])
+            for (leaf, paths), p, v in zip(waiting.values(), priors, values):
+                leaf.expand(game, p)
+                for path in paths:
+                    _backup(path, float(v))
+
+
+def _descend(game: Game, root: Node, c_puct: float) -> tuple[list[tuple[Node, int]], Node]:
+    """Follow the PUCT rule to a leaf, adding a virtual loss on every edge taken."""
+    node, path = root, []
+    while node.priors is not None:
+        visits = node.visits
+        once = visits + 1.0
+        # Q + U; an unvisited edge has value sum 0, so Q = values / max(visits, 1) is 0 there.
+        scores = node.values / np.maximum(visits, 1.0) + (c_puct * math.sqrt(node.total + 1)) * node.priors / once
+        action = int((scores + node.penalty).argmax())
+        visits[action] += 1
+        node.values[action] -= VIRTUAL_LOSS
+        node.total += 1
+        path.append((node, action))
+        child = node.children.get(action)
+        if child is None:
+            child = node.children[action] = Node(game.apply(node.state, action))
+        node = child
+    return path, node
+
+
+def _backup(path: list[tuple[Node, int]], value: float) -> None:
+    """Replace the virtual losses on `path` with the leaf's value, sign flipping every ply."""
+    for node, action in reversed(path):
+        value = -value
+        node.values[action] += value + VIRTUAL_LOSS
+
+
+def pick_move(visits: np.ndarray, temperature: float, rng: np.random.Generator | None) -> int:
+    """The most visited move (temperature 0), else a move drawn with p ∝ visits^(1/T)."""
+    if temperature == 0:
+        return int(visits.argmax())
+    assert rng is not None
+    weights = visits ** (1.0 / temperature)
+    return int(rng.choice(len(visits), p=weights / weights.sum()))
+
+
+class Agent(Protocol):
+    def choose(self, states: Sequence[State], rng: np.random.Generator) -> list[int]:
+        """One move for each (non-terminal) state."""
+
+
+@dataclasses.dataclass
+class MCTSAgent:
+    """Plays the visit-count choice of a search; samples ∝ visits for the first plies."""
+
+    game: Game
+    evaluator: Evaluator
+    config: SearchConfig
+    temperature_moves: int = 0  # plies of the game played with temperature 1, the rest greedily
+
+    def search(self, states: Sequence[State], rng: np.random.Generator | None = None) -> list[Node]:
+        roots = [Node(s) for s in states]
+        search(self.game, roots, self.evaluator, self.config, rng)
+        return roots
+
+    def choose(self, states: Sequence[State], rng: np.random.Generator) -> list[int]:
+        roots = self.search(states, rng)
+        return [
+            pick_move(root.visits, 1.0 if root.state.moves < self.temperature_moves else 0.0, rng) for root in roots
+        ]
+
+
+class RandomAgent:
+    def __init__(self, game: Game) -> None:
+        self.game = game
+
+    def choose(self, states: Sequence[State], rng: np.random.Generator) -> list[int]:
+        return [int(rng.choice(self.game.legal_moves(s))) for s in states]
+
+
+def play_games(
+    game: Game, agents: tuple[Agent, Agent], games: int, rng: np.random.Generator
+) -> list[float]:
+    """Play `games` games between two agents, alternating who starts, all games in lock-step so
+    each agent decides for every game it has to move in at once. Returns results for agents[0]:
+    1 win, 0 draw, -1 loss; agents[0] starts the even-numbered games."""
+    states = [game.initial_state() for _ in range(games)]
+    while True:
+        active = [i for i, s in enumerate(states) if s.value is None]
+        if not active:
+            break
+        for side in (0, 1):
+            mine = [i for i in active if states[i].value is None and (game.current_player(states[i]) + i) % 2 == side]
+            if mine:
+                for i, move in zip(mine, agents[side].choose([states[i] for i in mine], rng)):
+                    states[i] = game.apply(states[i], move)
+    results = []
+    for i, state in enumerate(states):
+        loser_is_first = game.current_player(state) == 0  # the player to move lost (value -1)
+        agent0_first = i % 2 == 0
+        results.append(0.0 if state.value == 0 else (-1.0 if loser_is_first == agent0_first else 1.0))
+    return results

@@ -1,0 +1,111 @@
+"""The policy-value network: a residual convolutional net with a policy head and a value head
+(AlphaGo Zero's shape). Its size comes from a preset; `config.json` describes it fully."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from bigmodel.errors import BigModelError
+from bigmodel.families.decision.games import INPUT_PLANES, Game
+
+ARCHITECTURE = "AlphaZeroNet"
+MODEL_TYPE = "alphazero"
+
+# preset -> (channels, residual blocks). AlphaZero itself used 256 channels and 19-20 blocks.
+PRESETS: dict[str, tuple[int, int]] = {
+    "tiny": (32, 2),
+    "small": (64, 5),
+    "base": (128, 10),
+    "large": (256, 20),
+}
+
+
+@dataclasses.dataclass
+class NetConfig:
+    game: str
+    rows: int
+    cols: int
+    action_size: int
+    channels: int
+    blocks: int
+    input_planes: int = INPUT_PLANES
+    preset: str = ""
+
+    @classmethod
+    def from_preset(cls, game: Game, preset: str) -> NetConfig:
+        if preset not in PRESETS:
+            raise BigModelError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        channels, blocks = PRESETS[preset]
+        return cls(game.name, game.rows, game.cols, game.action_size, channels, blocks, preset=preset)
+
+    def to_json(self) -> dict[str, Any]:
+        """Hugging Face–style config.json."""
+        return {"architectures": [ARCHITECTURE], "model_type": MODEL_TYPE, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], where: str) -> NetConfig:
+        if data.get("model_type") != MODEL_TYPE:
+            raise BigModelError(f"{where}: model_type is {data.get('model_type')!r}, expected {MODEL_TYPE!r}")
+        values = {}
+        for field in dataclasses.fields(cls):
+            if field.name not in data:
+                if field.default is dataclasses.MISSING:
+                    raise BigModelError(f"{where}: missing field {field.name!r}")
+                continue
+            value = data[field.name]
+            if field.type == "int" and (not isinstance(value, int) or value <= 0):
+                raise BigModelError(f"{where}: field {field.name!r} must be a positive integer")
+            if field.type == "str" and not isinstance(value, str):
+                raise BigModelError(f"{where}: field {field.name!r} must be a string")
+            values[field.name] = value
+        return cls(**values)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(x + self.bn2(self.conv2(y)))
+
+
+class AlphaZeroNet(nn.Module):
+    """planes (B, C, rows, cols) -> policy logits (B, actions), value in [-1, 1] (B,)."""
+
+    def __init__(self, config: NetConfig) -> None:
+        super().__init__()
+        self.config = config
+        c, cells = config.channels, config.rows * config.cols
+        self.stem = nn.Sequential(
+            nn.Conv2d(config.input_planes, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU()
+        )
+        self.blocks = nn.Sequential(*(ResidualBlock(c) for _ in range(config.blocks)))
+        self.policy_head = nn.Sequential(
+            nn.Conv2d(c, 2, 1, bias=False), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(2 * cells, config.action_size)
+        )
+        self.value_head = nn.Sequential(
+            nn.Conv2d(c, 1, 1, bias=False),
+            nn.BatchNorm2d(1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(cells, c),
+            nn.ReLU(),
+            nn.Linear(c, 1),
+            nn.Tanh(),
+        )
+
+    def forward(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.blocks(self.stem(planes))
+        return self.policy_head(x), self.value_head(x).squeeze(1)
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,76 @@
+"""The commands as a user runs them: move, play (stdin), train --resume, and bad input."""
+
+import json
+import shutil
+
+from bigmodel import checkpoint
+
+
+def test_move_finds_the_winning_move_as_json(bigmodel_cli, tictactoe_model):
+    result = bigmodel_cli("decision", "move", str(tictactoe_model), "--position", "xx./oo./...", "--json")
+    assert result.returncode == 0, result.stderr
+    analysis = json.loads(result.stdout)
+    assert analysis["move"] == "c3" and analysis["to_move"] == "x"
+    assert analysis["value"] > 0.5 and analysis["top_moves"][0]["move"] == "c3"
+
+
+def test_play_in_the_terminal_reprompts_illegal_moves(bigmodel_cli, tictactoe_model):
+    moves = ["a4", "b2", "b2", "zz"] + [f"{c}{r}" for c in "abc" for r in "123"]
+    result = bigmodel_cli("play", str(tictactoe_model), "--explain", input="\n".join(moves) + "\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "out of range 1-3; try again" in out and "not legal here" in out and "column letter" in out
+    assert "model plays" in out and "value for o" in out
+    assert out.strip().splitlines()[-1] in ("draw", "you win", "the model wins")
+    assert out.count("a b c") >= 3  # the board is redrawn every move
+
+
+def assert_clear_error(result, *fragments):
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and result.stderr.startswith("error:")
+    message = " ".join(result.stderr.split())
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_bad_input_gets_one_clear_line(bigmodel_cli, tictactoe_model, tmp_path):
+    model = str(tictactoe_model)
+    assert_clear_error(bigmodel_cli("decision", "move", model, "--position", "xx./.q./..."), "unexpected 'q' in row 2")
+    assert_clear_error(bigmodel_cli("decision", "move", model, "--position", "xxx/oo./..."), "is over")
+    assert_clear_error(bigmodel_cli("decision", "move", model, "--position", "x../...", "--game", "tictactoe"), "3 rows")
+    assert_clear_error(
+        bigmodel_cli("decision", "move", model, "--position", "......./......./......./......./......./.......", "--game", "connect4"),
+        f"{model} plays tictactoe, not connect4",
+    )
+    assert_clear_error(bigmodel_cli("decision", "train", "--out", model, "--resume", "--game", "gomoku9"), "plays tictactoe, not gomoku9")
+    assert_clear_error(bigmodel_cli("decision", "train", "--out", str(tmp_path / "x"), "--game", "chess"), "unknown game 'chess'")
+    broken = tmp_path / "broken"
+    shutil.copytree(tictactoe_model, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    assert_clear_error(bigmodel_cli("decision", "move", str(broken), "--position", ".../.../..."), "cannot read tensors")
+    (broken / "config.json").write_text("{not json")
+    assert_clear_error(bigmodel_cli("play", str(broken)), "config.json", "not valid JSON")
+    other = tmp_path / "vision-model"
+    other.mkdir()
+    checkpoint.write_card(other, checkpoint.ModelCard("vision", "image-classification", ["image"], ["label"], 10))
+    assert_clear_error(bigmodel_cli("play", str(other)), "a decision (game-playing) model is needed", "is a vision model")
+
+
+def test_train_command_and_resume(bigmodel_cli, tmp_path):
+    out = tmp_path / "c4"
+    args = ["--games", "4", "--simulations", "4", "--train-steps", "2", "--arena-games", "2"]
+    result = bigmodel_cli("decision", "train", "--game", "connect4", "--generations", "1", "--out", str(out), *args, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["generation"] == 1
+    result = bigmodel_cli("decision", "train", "--out", str(out), "--resume", "--generations", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["generation"] == 2 and facts["game"] == "connect4"
+    assert checkpoint.read_card(out).extra["generation"] == 2
+
+
+def test_inspect_classifies_the_checkpoint_as_decision(bigmodel_cli, tictactoe_model):
+    result = bigmodel_cli("inspect", str(tictactoe_model), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["family"] == "decision"

@@ -1,0 +1,66 @@
+"""The search on its own: tactics with random rollouts, virtual loss, match bookkeeping."""
+
+import numpy as np
+import pytest
+
+from bigmodel.families.decision.evaluate import MinimaxAgent, exhaustive_results
+from bigmodel.families.decision.games import GAMES
+from bigmodel.families.decision.mcts import (
+    MCTSAgent,
+    Node,
+    RandomAgent,
+    RolloutEvaluator,
+    SearchConfig,
+    play_games,
+    search,
+)
+
+C4 = GAMES["connect4"]
+
+
+@pytest.mark.parametrize(
+    "position, expected",
+    [
+        ("......./......./......./...x.../...xo../...xoo.", 3),  # x wins at once in column 4
+        ("......./......./......./......./......./xxx.oo.", 3),  # o must block column 4
+    ],
+)
+def test_pure_mcts_finds_the_win_and_the_block(position, expected):
+    agent = MCTSAgent(C4, RolloutEvaluator(C4, seed=0), SearchConfig(400))
+    assert agent.choose([C4.parse_position(position)], np.random.default_rng(0)) == [expected]
+
+
+def test_virtual_loss_spreads_simulations_of_one_tree_and_counts_them_all():
+    evaluated = []
+
+    def uniform(states):
+        evaluated.append(len(states))
+        return np.full((len(states), 7), 1 / 7), np.zeros(len(states))
+
+    root = Node(C4.initial_state())
+    search(C4, [root], uniform, SearchConfig(64, in_flight=8))
+    assert root.visits.sum() == 64 and root.total == 64
+    assert max(evaluated) == 8  # eight leaves of one tree in one batch
+    assert (root.visits > 0).all()  # virtual loss pushed the in-flight simulations apart
+    assert abs(root.values).max() < 1e-9  # every virtual loss was taken back
+
+
+def test_root_noise_and_batched_trees_are_deterministic_per_seed():
+    def visits(seed):
+        roots = [Node(C4.initial_state()) for _ in range(4)]
+        search(C4, roots, RolloutEvaluator(C4, 1), SearchConfig(50, noise=0.25), np.random.default_rng(seed))
+        return np.stack([r.visits for r in roots])
+
+    assert np.array_equal(visits(5), visits(5))
+    assert not np.array_equal(visits(5), visits(6))
+
+
+def test_minimax_never_loses_and_match_results_are_from_the_first_agents_side():
+    game = GAMES["tictactoe"]
+    rng = np.random.default_rng(0)
+    results = play_games(game, (MinimaxAgent(game), RandomAgent(game)), 20, rng)
+    assert -1.0 not in results and results.count(1.0) >= 10
+    flipped = play_games(game, (RandomAgent(game), MinimaxAgent(game)), 20, rng)
+    assert 1.0 not in flipped
+    walk = exhaustive_results(game, MinimaxAgent(game), replies="all")
+    assert walk["first"]["losses"] == walk["second"]["losses"] == 0
