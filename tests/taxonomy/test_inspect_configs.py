@@ -203,6 +203,7 @@ def test_readme_front_matter_makes_a_vertical_model(tmp_path, write_config):
         ({"model_type": "musicgen", "architectures": ["MusicgenForConditionalGeneration"]}, "generative", "text-to-audio"),
         ({"_class_name": "UNet2DConditionModel", "_diffusers_version": "0.21.0"}, "generative", "text-to-image"),
         ({"model_type": "some_new_lm", "architectures": ["SomeNewLMForCausalLM"]}, "llm", "text-generation"),
+        ({"model_type": "alphazero", "architectures": ["AlphaZeroNet"]}, "decision", "decision-making"),
         ({"model_type": "nothing_known"}, "unknown", "unknown"),
     ],
 )

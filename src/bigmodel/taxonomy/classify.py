@@ -79,7 +79,7 @@ MODEL_TYPES: dict[str, Kind] = {
     "audio-spectrogram-transformer": AUDIO_CLASSIFIER,
     **dict.fromkeys("musicgen musicgen_melody".split(), TEXT_TO_MUSIC),
     **dict.fromkeys("bark speecht5 vits".split(), TEXT_TO_SPEECH),
-    **dict.fromkeys("decision_transformer trajectory_transformer".split(), DECISION),
+    **dict.fromkeys("decision_transformer trajectory_transformer alphazero".split(), DECISION),
 }
 
 # The head named in `architectures`, for model types the table does not list. First match wins.
