@@ -133,3 +133,14 @@ def test_gguf_file(tmp_path):
     assert report.parameters == 64 * 16 + 16 * 16 + 16
     assert report.chat is True and report.chat_evidence == "GGUF tokenizer.chat_template"
     assert report.safety == "safe"
+
+
+def test_batch_norm_statistics_are_buffers_not_parameters(tmp_path):
+    # A convolutional net stores its batch-norm running statistics beside the weights.
+    from transformers import ResNetConfig, ResNetForImageClassification
+
+    model = ResNetForImageClassification(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], num_labels=3))
+    model.save_pretrained(tmp_path / "resnet")
+    report = _one(tmp_path / "resnet")
+    assert report.family == "vision"
+    assert report.parameters == sum(p.numel() for p in model.parameters())

@@ -87,9 +87,11 @@ def count_meta(config: dict[str, Any]) -> Count:
     return Count(sum(p.numel() for p in model.parameters()), META)
 
 
-# Buffers that older checkpoints saved beside the weights (GPT-2's causal mask, Llama's rotary
-# frequencies, BERT's position ids): stored tensors, never parameters.
-BUFFER_SUFFIXES = (".inv_freq", ".attn.masked_bias", ".position_ids")
+# Buffers saved beside the weights (GPT-2's causal mask, Llama's rotary frequencies, BERT's
+# position ids, batch-norm statistics of convolutional nets): stored tensors, never parameters.
+BUFFER_SUFFIXES = (
+    ".inv_freq", ".attn.masked_bias", ".position_ids", ".running_mean", ".running_var", ".num_batches_tracked"
+)
 GPT2_MASK_SUFFIX = ".attn.bias"  # GPT-2's mask is 4-D; a real bias parameter is 1-D
 
 
