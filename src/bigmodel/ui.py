@@ -23,7 +23,8 @@ from rich.progress import (
 
 # soft_wrap: a message is one line however narrow the terminal (logs and tests read it whole).
 console = Console(stderr=True, soft_wrap=True)
-stdout = Console()
+# Piped output is not cut to rich's default 80 columns: each table row stays on one line.
+stdout = Console() if Console().is_terminal else Console(width=250)
 
 _live: Progress | None = None
 

@@ -25,8 +25,6 @@ def inspect_command(
 
     Example: bigmodel inspect ./zoo ~/models/Llama-2-7b-hf model.gguf --strict
     """
-    from rich.console import Console
-
     from bigmodel.taxonomy.inspect import inspect_paths
     from bigmodel.taxonomy.report import render_table, summary_line
     from bigmodel.ui import stdout
@@ -35,9 +33,7 @@ def inspect_command(
     if json_output:
         print(json.dumps([r.to_json() for r in reports], indent=2, ensure_ascii=False))
     else:
-        # Piped output is not cut to rich's default 80 columns: each row stays on one line.
-        out = stdout if stdout.is_terminal else Console(width=250)
-        out.print(render_table(reports))
+        stdout.print(render_table(reports))
         for report in reports:
             for finding in report.findings:
                 stdout.print(f"{finding.severity}: {finding.message}", highlight=False, markup=False, soft_wrap=True)
