@@ -238,7 +238,7 @@ def require_family(model_dir: str | os.PathLike, allowed: set[str], needed: str)
         raise BigModelError(f"{model_dir}: no such model directory")
     family = family_of(model_dir)
     if family not in allowed:
-        article = "an" if family[0] in "aeiou" else "a"
+        article = "an" if family[0] in "aeiou" or family == "llm" else "a"  # "an llm": said el-el-em
         raise BigModelError(f"{needed} is needed; {model_dir} is {article} {family} model")
     return family
 

@@ -1,0 +1,148 @@
+"""Decoding with the KV cache: a batch of sequences advanced one token at a time.
+
+`prefill` starts a batch (left-padded prompts), `advance` feeds one token per sequence and
+returns the next logits, `pick` samples (greedy at temperature 0, else temperature, top-k,
+top-p). A server can batch decode steps across requests with these three; `stream` is the
+single-prompt loop that `bigmodel generate` and `bigmodel chat` use, with stop strings and
+text that appears as it is decoded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterator
+
+import torch
+
+from bigmodel.errors import BigModelError
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.8  # 0 = greedy
+    top_p: float = 0.95
+    top_k: int = 50  # 0 = no limit
+    max_new_tokens: int = 128
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise BigModelError(f"--temperature must be >= 0, found {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise BigModelError(f"--top-p must be in (0, 1], found {self.top_p}")
+        if self.top_k < 0 or self.max_new_tokens < 1:
+            raise BigModelError("--top-k must be >= 0 and --max-new-tokens >= 1")
+
+
+@dataclasses.dataclass
+class DecodeBatch:
+    """A batch of sequences being decoded: the KV cache and the positions each has reached."""
+
+    cache: Any  # a transformers DynamicCache, extended in place by each forward pass
+    attention_mask: torch.Tensor  # [B, T]: 0 for left padding
+    positions: torch.Tensor  # [B]: position of the last token fed
+    padded: bool  # without padding no mask is passed, so the model takes its causal fast path
+
+
+def pick(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None) -> torch.Tensor:
+    """The next token for each row of logits [B, V]."""
+    if sampling.temperature == 0:
+        return logits.argmax(dim=-1)
+    logits = logits.float() / sampling.temperature
+    if sampling.top_k:
+        kth = torch.topk(logits, min(sampling.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if sampling.top_p < 1:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        # Drop a token when the tokens before it already reach top_p; the first always stays.
+        drop = cumulative - sorted_logits.softmax(dim=-1) >= sampling.top_p
+        logits = logits.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), float("-inf"))
+    return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator).squeeze(-1)
+
+
+@torch.no_grad()
+def prefill(model: Any, prompts: list[list[int]], pad_id: int) -> tuple[DecodeBatch, torch.Tensor]:
+    """Run the prompts (left-padded to one length) through the model; return the batch and the
+    logits for each one's next token."""
+    from transformers import DynamicCache
+
+    device = next(model.parameters()).device
+    length = max(len(p) for p in prompts)
+    ids = torch.tensor([[pad_id] * (length - len(p)) + p for p in prompts], device=device)
+    mask = torch.tensor([[0] * (length - len(p)) + [1] * len(p) for p in prompts], device=device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache()
+    padded = bool((mask == 0).any())
+    out = model(input_ids=ids, attention_mask=mask if padded else None, position_ids=positions, cache=cache, use_cache=True,
+                logits_to_keep=1)
+    return DecodeBatch(cache=cache, attention_mask=mask, positions=positions[:, -1], padded=padded), out.logits[:, -1]
+
+
+@torch.no_grad()
+def advance(model: Any, batch: DecodeBatch, tokens: torch.Tensor) -> torch.Tensor:
+    """Feed one token per sequence; return the logits for the next one. Updates `batch`."""
+    batch.attention_mask = torch.cat([batch.attention_mask, batch.attention_mask.new_ones(len(tokens), 1)], dim=1)
+    batch.positions = batch.positions + 1
+    out = model(input_ids=tokens[:, None], attention_mask=batch.attention_mask if batch.padded else None,
+                position_ids=batch.positions[:, None], cache=batch.cache, use_cache=True)
+    return out.logits[:, -1]
+
+
+def stop_token_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    ids.update(configured if isinstance(configured, list) else [configured] if configured is not None else [])
+    return ids
+
+
+def stream(model: Any, tokenizer: Any, prompt_ids: list[int], sampling: Sampling) -> Iterator[str]:
+    """The continuation of `prompt_ids`, piece by piece as it is decoded; ends at EOS, at a stop
+    string (not included) or after `max_new_tokens`."""
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(sampling.seed)
+    stops = stop_token_ids(model, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    batch, logits = prefill(model, [prompt_ids], pad_id)
+    generated: list[int] = []
+    emitted = 0
+    # Hold back text that may be the start of a stop string, so it is never shown then retracted.
+    holdback = max((len(s) for s in sampling.stop), default=1) - 1
+    while True:
+        token = pick(logits, sampling, generator)
+        if token.item() in stops:
+            break
+        generated.append(token.item())
+        text = tokenizer.decode(generated, skip_special_tokens=True)
+        cut = min((text.find(s) for s in sampling.stop if s in text), default=-1)
+        if cut >= 0:
+            yield text[emitted:cut]
+            return
+        if len(generated) >= sampling.max_new_tokens:
+            break
+        safe = len(text) - holdback
+        if text.endswith("\ufffd"):  # a character whose bytes are not all decoded yet
+            safe = min(safe, len(text) - 1)
+        if safe > emitted:
+            yield text[emitted:safe]
+            emitted = safe
+        logits = advance(model, batch, token)
+    text = tokenizer.decode(generated, skip_special_tokens=True)
+    if len(text) > emitted:
+        yield text[emitted:]
+
+
+def complete(model: Any, tokenizer: Any, prompt: str, sampling: Sampling) -> str:
+    """The continuation of a text prompt."""
+    ids = tokenizer(prompt)["input_ids"]
+    return "".join(stream(model, tokenizer, ids, sampling))
+
+
+def chat_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
+    return list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
+
+
+def reply(model: Any, tokenizer: Any, messages: list[dict[str, str]], sampling: Sampling) -> Iterator[str]:
+    """The assistant's answer to a conversation, streamed."""
+    return stream(model, tokenizer, chat_prompt(tokenizer, messages), sampling)
