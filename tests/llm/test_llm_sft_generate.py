@@ -221,3 +221,14 @@ def test_a_vision_model_is_refused_as_base(llm_root, chats_file, cli):
         from bigmodel.families.llm.model_io import load_llm
 
         load_llm(vision)
+
+
+def test_vanishing_temperature_or_top_p_decodes_greedily():
+    # Closer to 0 float32 sampling breaks (inf logits, every token dropped); the limit is greedy.
+    import torch
+
+    from bigmodel.families.llm.generate import Sampling, pick
+
+    logits = torch.tensor([[0.1, 2.0, -1.0], [3.0, 0.0, 0.5]])
+    for sampling in (Sampling(temperature=1e-300), Sampling(top_p=1e-323), Sampling(temperature=0)):
+        assert pick(logits, sampling, torch.Generator().manual_seed(0)).tolist() == [1, 0]

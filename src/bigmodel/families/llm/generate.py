@@ -17,6 +17,11 @@ import torch
 from bigmodel.errors import BigModelError
 
 
+# A temperature or top_p this small means greedy decoding: closer to 0, float32 sampling breaks
+# (logits / 1e-300 overflow to inf; a top_p that rounds to 0 would drop every token).
+GREEDY_BELOW = 1e-4
+
+
 @dataclasses.dataclass(frozen=True)
 class Sampling:
     temperature: float = 0.8  # 0 = greedy
@@ -47,7 +52,7 @@ class DecodeBatch:
 
 def pick(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None) -> torch.Tensor:
     """The next token for each row of logits [B, V]."""
-    if sampling.temperature == 0:
+    if sampling.temperature < GREEDY_BELOW or sampling.top_p < GREEDY_BELOW:
         return logits.argmax(dim=-1)
     logits = logits.float() / sampling.temperature
     if sampling.top_k:
@@ -97,40 +102,103 @@ def stop_token_ids(model: Any, tokenizer: Any) -> set[int]:
     return ids
 
 
+@dataclasses.dataclass
+class Piece:
+    """New text of one sequence after a token; `finish_reason` is set on its last piece."""
+
+    text: str
+    finish_reason: str | None  # "stop" (stop token or string) | "length" (max_new_tokens)
+    tokens: int  # tokens generated so far
+
+
+class Detokenizer:
+    """Turns one sequence's tokens into text as they come: ends at a stop token, a stop string
+    (not included) or `max_new_tokens`, and holds back text that may be the start of a stop
+    string or an incomplete character, so nothing shown is ever retracted."""
+
+    def __init__(self, tokenizer: Any, sampling: Sampling, stop_ids: set[int]) -> None:
+        self.tokenizer = tokenizer
+        self.sampling = sampling
+        self.stop_ids = stop_ids
+        self.generated: list[int] = []
+        self.emitted = 0
+        self.holdback = max((len(s) for s in sampling.stop), default=1) - 1
+
+    def push(self, token: int) -> Piece:
+        if token in self.stop_ids:
+            return self._flush("stop")
+        self.generated.append(token)
+        text = self.tokenizer.decode(self.generated, skip_special_tokens=True)
+        cut = min((text.find(s) for s in self.sampling.stop if s in text), default=-1)
+        if cut >= 0:
+            piece, self.emitted = text[self.emitted:cut], cut
+            return Piece(piece, "stop", len(self.generated))
+        if len(self.generated) >= self.sampling.max_new_tokens:
+            return self._flush("length", text)
+        safe = len(text) - self.holdback
+        if text.endswith("\ufffd"):  # a character whose bytes are not all decoded yet
+            safe = min(safe, len(text) - 1)
+        piece = text[self.emitted:safe] if safe > self.emitted else ""
+        self.emitted = max(self.emitted, safe)
+        return Piece(piece, None, len(self.generated))
+
+    def _flush(self, reason: str, text: str | None = None) -> Piece:
+        text = self.tokenizer.decode(self.generated, skip_special_tokens=True) if text is None else text
+        piece, self.emitted = text[self.emitted:], len(text)
+        return Piece(piece, reason, len(self.generated))
+
+
+def _pad_left(tensor: torch.Tensor, amount: int, dim: int) -> torch.Tensor:
+    if amount == 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = amount
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
+
+
+def merge(a: DecodeBatch, b: DecodeBatch) -> DecodeBatch:
+    """One batch holding the sequences of `a` then `b` (e.g. requests admitted mid-decode): the
+    shorter cache is left-padded, masked out by the attention mask, to the longer's length."""
+    length = max(a.attention_mask.shape[1], b.attention_mask.shape[1])
+    pad_a, pad_b = length - a.attention_mask.shape[1], length - b.attention_mask.shape[1]
+    for layer_a, layer_b in zip(a.cache.layers, b.cache.layers):
+        layer_a.keys = torch.cat([_pad_left(layer_a.keys, pad_a, -2), _pad_left(layer_b.keys, pad_b, -2)])
+        layer_a.values = torch.cat([_pad_left(layer_a.values, pad_a, -2), _pad_left(layer_b.values, pad_b, -2)])
+    mask = torch.cat([_pad_left(a.attention_mask, pad_a, 1), _pad_left(b.attention_mask, pad_b, 1)])
+    return DecodeBatch(cache=a.cache, attention_mask=mask, positions=torch.cat([a.positions, b.positions]),
+                       padded=bool((mask == 0).any()))
+
+
+def select(batch: DecodeBatch, keep: torch.Tensor) -> DecodeBatch:
+    """The sequences at `keep` (the others finished); columns that are padding for every
+    remaining one are cut."""
+    batch.cache.batch_select_indices(keep)
+    mask = batch.attention_mask[keep]
+    first = int(mask.any(dim=0).nonzero()[0])
+    if first:
+        for layer in batch.cache.layers:
+            layer.keys, layer.values = layer.keys[..., first:, :], layer.values[..., first:, :]
+        mask = mask[:, first:]
+    return DecodeBatch(cache=batch.cache, attention_mask=mask, positions=batch.positions[keep],
+                       padded=bool((mask == 0).any()))
+
+
 def stream(model: Any, tokenizer: Any, prompt_ids: list[int], sampling: Sampling) -> Iterator[str]:
     """The continuation of `prompt_ids`, piece by piece as it is decoded; ends at EOS, at a stop
     string (not included) or after `max_new_tokens`."""
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(sampling.seed)
-    stops = stop_token_ids(model, tokenizer)
+    detokenizer = Detokenizer(tokenizer, sampling, stop_token_ids(model, tokenizer))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     batch, logits = prefill(model, [prompt_ids], pad_id)
-    generated: list[int] = []
-    emitted = 0
-    # Hold back text that may be the start of a stop string, so it is never shown then retracted.
-    holdback = max((len(s) for s in sampling.stop), default=1) - 1
     while True:
         token = pick(logits, sampling, generator)
-        if token.item() in stops:
-            break
-        generated.append(token.item())
-        text = tokenizer.decode(generated, skip_special_tokens=True)
-        cut = min((text.find(s) for s in sampling.stop if s in text), default=-1)
-        if cut >= 0:
-            yield text[emitted:cut]
+        piece = detokenizer.push(int(token))
+        if piece.text:
+            yield piece.text
+        if piece.finish_reason is not None:
             return
-        if len(generated) >= sampling.max_new_tokens:
-            break
-        safe = len(text) - holdback
-        if text.endswith("\ufffd"):  # a character whose bytes are not all decoded yet
-            safe = min(safe, len(text) - 1)
-        if safe > emitted:
-            yield text[emitted:safe]
-            emitted = safe
         logits = advance(model, batch, token)
-    text = tokenizer.decode(generated, skip_special_tokens=True)
-    if len(text) > emitted:
-        yield text[emitted:]
 
 
 def complete(model: Any, tokenizer: Any, prompt: str, sampling: Sampling) -> str:
