@@ -1,0 +1,1 @@
+"""The vision family: a ViT image classifier (`transformers` ViTForImageClassification)."""

@@ -1,0 +1,99 @@
+"""The LLaVA-style captioner: built on a user's LLaMA directory, saved so transformers loads it,
+captioning through the CLI, and the caption metrics' arithmetic."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory) -> Path:
+    """A tiny random LlamaForCausalLM with a byte-level BPE tokenizer: any LLaMA-family folder."""
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from bigmodel.data.images import random_scene
+
+    out = tmp_path_factory.mktemp("llm") / "tiny-llama"
+    rng = random.Random(0)
+    texts = [c for _ in range(200) for c in random_scene(rng).captions()]
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"],
+                                                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    fast.save_pretrained(out)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=2, bos_token_id=1, eos_token_id=2,
+                                 max_position_embeddings=128)).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def captioner_dir(tiny_llama, tmp_path_factory, cli) -> Path:
+    out = tmp_path_factory.mktemp("captioner") / "captioner"
+    cli("multimodal", "train-captioner", "--language-model", str(tiny_llama), "--data", "shapes", "--preset", "tiny",
+        "--steps", "6", "--out", str(out))
+    return out
+
+
+def test_captioner_loads_as_llava_and_captions_through_its_processor(captioner_dir: Path, tiny_llama: Path, scene_folder) -> None:
+    from PIL import Image
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    model = LlavaForConditionalGeneration.from_pretrained(captioner_dir)
+    processor = AutoProcessor.from_pretrained(captioner_dir)
+    inputs = processor(images=Image.open(scene_folder[0] / "scene-0.png"), text="<image>", return_tensors="pt")
+    assert (inputs["input_ids"] == model.config.image_token_id).sum() == model.config.image_seq_length
+    generated = model.generate(**inputs, max_new_tokens=4, do_sample=False)
+    assert generated.shape[1] == inputs["input_ids"].shape[1] + 4 or generated[0, -1] == processor.tokenizer.eos_token_id
+    card = json.loads((captioner_dir / "bigmodel.json").read_text())
+    assert card["family"] == "multimodal" and card["task"] == "image-captioning" and card["output_modalities"] == ["text"]
+    assert card["base_model"] == str(tiny_llama)
+    assert card["parameters"] == sum(p.numel() for p in model.parameters())
+    for key in ("held_out_exact_match", "held_out_bleu4", "held_out_shape_accuracy", "held_out_position_accuracy"):
+        assert 0.0 <= card["metrics"][key] <= 1.0
+    assert "](./examples/caption-1.png)" in (captioner_dir / "REPORT.md").read_text()
+
+
+def test_caption_command(captioner_dir, scene_folder, cli) -> None:
+    folder, _ = scene_folder
+    results = json.loads(cli("caption", str(captioner_dir), str(folder / "scene-1.png"), "--json").stdout)
+    assert results[0]["image"] == str(folder / "scene-1.png") and isinstance(results[0]["caption"], str)
+
+
+def test_caption_refuses_a_dual_encoder_and_an_llm(clip_dir, tiny_llama, scene_folder, cli) -> None:
+    image = str(scene_folder[0] / "scene-1.png")
+    result = cli("caption", str(clip_dir), image, check=False)
+    assert result.returncode == 2 and "not a captioner" in result.stderr
+    result = cli("caption", str(tiny_llama), image, check=False)
+    assert result.returncode == 2 and f"{tiny_llama} is an llm model" in result.stderr
+
+
+def test_caption_metrics_score_each_attribute() -> None:
+    from bigmodel.data.images import CaptionedImages, Scene, ShapeObject
+    from bigmodel.families.multimodal.captioner import caption_metrics
+
+    scenes = [Scene((ShapeObject("circle", "red", "small", "left"),)),
+              Scene((ShapeObject("square", "blue", "large", "left"), ShapeObject("triangle", "green", "small", "right")))]
+    data = CaptionedImages(images=None, captions=[s.captions() for s in scenes], scenes=scenes)
+    perfect = caption_metrics([s.captions()[0] for s in scenes], data)
+    assert perfect["exact_match"] == 1.0 and perfect["bleu4"] == 1.0
+    assert all(perfect[f"{a}_accuracy"] == 1.0 for a in ("shape", "colour", "size", "position"))
+    wrong = caption_metrics(["a small red circle on the right", "a large blue square left of a small red triangle"], data)
+    assert wrong["exact_match"] == 0.0
+    assert wrong["shape_accuracy"] == 1.0 and wrong["size_accuracy"] == 1.0
+    assert wrong["colour_accuracy"] == round(2 / 3, 4) and wrong["position_accuracy"] == round(2 / 3, 4)

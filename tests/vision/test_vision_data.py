@@ -1,0 +1,45 @@
+"""The bundled datasets: digits split per class; shapes scenes with held-out compositions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bigmodel.data import images
+
+
+def test_digits_are_split_per_class_at_the_requested_size() -> None:
+    split = images.digits(12, seed=0)
+    assert split.train.images.shape[1:] == (12, 12, 3) and split.train.images.dtype == np.uint8
+    assert len(split.train.labels) + len(split.test.labels) == 1797
+    assert set(np.unique(split.test.labels)) == set(range(10))
+
+
+def test_shapes_hold_compositions_out_of_training() -> None:
+    split = images.shapes(24, count=400, seed=2)
+    assert not any(scene.held_out for scene in split.train.scenes)
+    assert not any(scene.held_out for scene in split.test.scenes)
+    assert split.held_out.scenes and all(scene.held_out for scene in split.held_out.scenes)
+    counts = {len(scene.objects) for scene in split.train.scenes}
+    assert counts == {1, 2, 3}
+    for scene, captions in zip(split.train.scenes, split.train.captions):
+        assert len(captions) == 3 and len(set(captions)) == 3
+        assert all(f"{o.size} {o.colour} {o.shape}" in captions[0] for o in scene.objects)
+    again = images.shapes(24, count=400, seed=2)
+    assert np.array_equal(again.train.images, split.train.images), "same seed, same scenes"
+
+
+def test_shapes_for_classification_are_single_objects_labelled_by_shape() -> None:
+    from bigmodel.families.vision.train import load_dataset
+
+    split = load_dataset("shapes", 16, seed=0)
+    assert split.train.names == ["circle", "square", "triangle"]
+    assert set(np.unique(split.train.labels)) == {0, 1, 2} and len(split.held_out.labels) > 0
+
+
+def test_augment_keeps_shape_and_is_reproducible() -> None:
+    import torch
+
+    x = images.pixel_values(images.digits(16).train.images[:8], [0.5] * 3, [0.5] * 3)
+    a = images.augment(x, torch.Generator().manual_seed(1))
+    b = images.augment(x, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, x)
