@@ -19,11 +19,26 @@ setup() {
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -e ".[test]"
 }
 
+# Debian's chromium for the web page's browser tests (Playwright drives it; never a browser
+# download). Idempotent; a failure is explained here, and those tests then fail saying so.
+browser() {
+  [ -x /usr/bin/chromium ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    local log
+    if ! log=$( { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } 2>&1 ); then
+      echo "setup: could not install chromium with apt-get; the browser tests will fail. apt-get said:" >&2
+      echo "$log" | tail -5 >&2
+    fi
+  else
+    echo "setup: /usr/bin/chromium is missing and apt-get cannot run here (not root); the browser tests will fail" >&2
+  fi
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   setup) setup ;;
   zoo) setup; exec "$VENV/bin/bigmodel" zoo "$@" ;;
-  test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
+  test) setup; browser; exec "$VENV/bin/python" -m pytest "$@" ;;
   *) echo "usage: bash run.sh zoo|test|setup [ARGS...]" >&2; exit 2 ;;
 esac
