@@ -4,7 +4,6 @@ board; no request leaves the server."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-README_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
 
 
 @pytest.fixture(scope="module")
@@ -91,5 +89,3 @@ def test_board_move_gets_a_reply(page, tmp_path):
     assert page.locator("#board .cell.x[data-row='5'][data-col='3']").count() == 1
     assert "model played" in page.inner_text("#game-status")
     page.screenshot(path=str(tmp_path / "zoo-page.png"), full_page=True)
-    README_SCREENSHOT.parent.mkdir(exist_ok=True)
-    shutil.copyfile(tmp_path / "zoo-page.png", README_SCREENSHOT)
