@@ -73,3 +73,10 @@ def test_zoo_draws_lineage_and_games(call):
     assert by_name["travel-expert"]["base"] == "general" and by_name["travel-expert"]["family"] == "vertical"
     assert by_name["connect4"]["game"] == {"name": "connect4", "title": "Connect Four", "rows": 6, "cols": 7}
     assert list(zoo["families"]) == ["llm", "vision", "multimodal", "decision", "vertical", "generative"]
+
+
+def test_caption_with_a_dual_encoder_needs_candidates(server, auth):
+    response = requests.post(server.url + "/v1/images/caption", headers=auth, data={"model": "clip"},
+                             files={"file": ("red.png", png((255, 0, 0)))}, timeout=60)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "clip is a dual encoder: it ranks candidate captions; send them as `texts`"

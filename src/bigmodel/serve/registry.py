@@ -26,7 +26,7 @@ class ServedModel:
     path: Path
     card: checkpoint.ModelCard | None
     report: dict[str, Any]  # `bigmodel inspect`'s view of it, for the page's cards
-    engine: Any = None  # batching.Engine | Classifier | clip.DualEncoder | DecisionAgent; None: listed only
+    engine: Any = None  # batching.Engine | Classifier | DualEncoder | Captioner | DecisionAgent; None: listed only
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)  # one request at a time (non-LLM)
     _pack: Any = None
 
@@ -48,27 +48,6 @@ class ServedModel:
             self._pack = resolve_pack(str(domain), seed=int(card.extra.get("pack_seed", 0)),
                                       subset=card.extra.get("pack_subset"))
         return self._pack
-
-
-@dataclasses.dataclass
-class Classifier:
-    """A vision classifier loaded once (`vision.classify.load_classifier`)."""
-
-    model: Any
-    processor: Any
-    image_size: int
-
-    def classify(self, image: Path, top_k: int) -> list[dict[str, Any]]:
-        import torch
-
-        from bigmodel.data.images import load_image
-
-        pixels = self.processor(images=[load_image(image, self.image_size)], return_tensors="pt")["pixel_values"]
-        with torch.no_grad():
-            probabilities = self.model(pixel_values=pixels).logits.softmax(-1)[0]
-        best = probabilities.topk(min(top_k, probabilities.shape[-1]))
-        return [{"label": self.model.config.id2label[int(i)], "probability": round(float(v), 4)}
-                for v, i in zip(best.values, best.indices)]
 
 
 @dataclasses.dataclass
@@ -131,11 +110,13 @@ def _load_engine(model: ServedModel, max_batch: int, on_tokens: Callable[[int], 
     if model.family == "vision":
         from bigmodel.families.vision.classify import load_classifier
 
-        return Classifier(*load_classifier(model.path))
+        return load_classifier(model.path)
     if model.family == "multimodal":
+        from bigmodel.families.multimodal.captioner import load_captioner
         from bigmodel.families.multimodal.clip import load_dual_encoder
 
-        return load_dual_encoder(model.path)
+        card = checkpoint.read_card(model.path)
+        return load_captioner(model.path) if card and card.task == "image-captioning" else load_dual_encoder(model.path)
     if model.family == "decision":
         from bigmodel.families.decision.model import load_model
 

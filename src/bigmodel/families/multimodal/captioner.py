@@ -305,8 +305,24 @@ def write_report(model_dir: Path, card: checkpoint.ModelCard, data_name: str, ex
     )
 
 
-def caption_images(model_dir: Path, paths: list[Path]) -> list[dict[str, str]]:
-    """Greedy captions for image files, with a captioner directory."""
+@dataclasses.dataclass
+class Captioner:
+    """A LLaVA-style captioner loaded once, ready to caption image files."""
+
+    model: Any
+    tokenizer: Any
+    image_size: int
+    max_tokens: int
+
+    def caption(self, paths: list[Path]) -> list[dict[str, str]]:
+        """Greedy captions for image files."""
+        images = np.stack([image_data.load_image(p, self.image_size) for p in paths])
+        pixels = image_data.pixel_values(images, IMAGE_MEAN, IMAGE_STD)
+        captions = generate_captions(self.model, self.tokenizer, pixels, self.max_tokens)
+        return [{"image": str(p), "caption": c} for p, c in zip(paths, captions)]
+
+
+def load_captioner(model_dir: Path) -> Captioner:
     from transformers import AutoTokenizer, LlavaForConditionalGeneration
 
     checkpoint.require_family(model_dir, {"multimodal"}, "a multimodal captioner")
@@ -318,7 +334,10 @@ def caption_images(model_dir: Path, paths: list[Path]) -> list[dict[str, str]]:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
     except (OSError, ValueError) as err:
         raise BigModelError(f"{model_dir}: cannot load a LLaVA captioner ({str(err).splitlines()[0]})") from None
-    size = model.config.vision_config.image_size
-    pixels = image_data.pixel_values(np.stack([image_data.load_image(p, size) for p in paths]), IMAGE_MEAN, IMAGE_STD)
     max_tokens = card.extra.get("max_caption_tokens", 40) if card else 40
-    return [{"image": str(p), "caption": c} for p, c in zip(paths, generate_captions(model, tokenizer, pixels, max_tokens))]
+    return Captioner(model, tokenizer, model.config.vision_config.image_size, max_tokens)
+
+
+def caption_images(model_dir: Path, paths: list[Path]) -> list[dict[str, str]]:
+    """Greedy captions for image files, with a captioner directory."""
+    return load_captioner(model_dir).caption(paths)

@@ -316,6 +316,23 @@ class DualEncoder:
     def texts(self, texts: list[str]) -> torch.Tensor:
         return embed_texts(self.model, self.tokenizer, texts, self.max_length)
 
+    def rank_images(self, text: str, images: list[Path], top_k: int = 5) -> list[dict[str, Any]]:
+        """The images that best match `text`, best first, with cosine similarities."""
+        similarity = (self.images(images) @ self.texts([text]).T)[:, 0]
+        order = similarity.argsort(descending=True)[:top_k]
+        return [{"image": str(images[i]), "similarity": round(similarity[i].item(), 4)} for i in order]
+
+    def rank_texts(self, image: Path, texts: list[str]) -> list[dict[str, Any]]:
+        """The texts ranked for `image`, with probabilities (softmax over the model's scaled
+        similarities): zero-shot classification when the texts are label prompts."""
+        similarity = (self.images([image]) @ self.texts(texts).T)[0]
+        probabilities = (similarity * self.model.logit_scale.exp()).softmax(-1)
+        order = probabilities.argsort(descending=True)
+        return [
+            {"text": texts[i], "probability": round(probabilities[i].item(), 4), "similarity": round(similarity[i].item(), 4)}
+            for i in order
+        ]
+
 
 def load_dual_encoder(model_dir: Path) -> DualEncoder:
     from transformers import AutoTokenizer, CLIPModel
@@ -336,19 +353,11 @@ def rank_images(model_dir: Path, text: str, images: list[Path], top_k: int = 5) 
     """The images that best match `text`, best first, with cosine similarities."""
     if not images:
         raise BigModelError("no images to search (expected .png/.jpg files)")
-    encoder = load_dual_encoder(model_dir)
-    similarity = (encoder.images(images) @ encoder.texts([text]).T)[:, 0]
-    order = similarity.argsort(descending=True)[:top_k]
-    return [{"image": str(images[i]), "similarity": round(similarity[i].item(), 4)} for i in order]
+    return load_dual_encoder(model_dir).rank_images(text, images, top_k)
 
 
 def rank_texts(model_dir: Path, image: Path, texts: list[str]) -> list[dict[str, Any]]:
-    """The texts ranked for `image`, with probabilities (softmax over the model's scaled
-    similarities): zero-shot classification when the texts are label prompts."""
+    """The texts ranked for `image` (zero-shot classification when they are label prompts)."""
     if not texts:
         raise BigModelError("no texts to rank (give --texts or --labels)")
-    encoder = load_dual_encoder(model_dir)
-    similarity = (encoder.images([image]) @ encoder.texts(texts).T)[0]
-    probabilities = (similarity * encoder.model.logit_scale.exp()).softmax(-1)
-    order = probabilities.argsort(descending=True)
-    return [{"text": texts[i], "probability": round(probabilities[i].item(), 4), "similarity": round(similarity[i].item(), 4)} for i in order]
+    return load_dual_encoder(model_dir).rank_texts(image, texts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,43 @@ from bigmodel.data import images as image_data
 from bigmodel.errors import BigModelError
 
 
-def load_classifier(model_dir: Path) -> tuple[Any, Any, int]:
-    """(model, image processor, image size); refuses models of other families with one line."""
+@dataclasses.dataclass
+class Classifier:
+    """An image classifier loaded once: the CLI classifies a list of files, the server each upload."""
+
+    model: Any
+    processor: Any
+    image_size: int
+
+    def classify(self, paths: list[Path], top_k: int = 3, batch_size: int = 64) -> list[dict[str, Any]]:
+        """For each image: its top-k labels with probabilities, most likely first."""
+        import torch
+
+        if top_k < 1:
+            raise BigModelError(f"--top-k must be at least 1, not {top_k}")
+        results = []
+        for start in range(0, len(paths), batch_size):
+            batch = paths[start : start + batch_size]
+            images = [image_data.load_image(p, self.image_size) for p in batch]
+            pixels = self.processor(images=images, return_tensors="pt")["pixel_values"]
+            with torch.no_grad():
+                probabilities = self.model(pixel_values=pixels).logits.softmax(-1)
+            best = probabilities.topk(min(top_k, probabilities.shape[-1]), dim=-1)
+            for path, values, indices in zip(batch, best.values, best.indices):
+                results.append(
+                    {
+                        "image": str(path),
+                        "top": [
+                            {"label": self.model.config.id2label[int(i)], "probability": round(float(v), 4)}
+                            for v, i in zip(values, indices)
+                        ],
+                    }
+                )
+        return results
+
+
+def load_classifier(model_dir: Path) -> Classifier:
+    """Refuses models of other families with one line."""
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     checkpoint.require_family(model_dir, {"vision"}, "a vision model")
@@ -28,31 +64,11 @@ def load_classifier(model_dir: Path) -> tuple[Any, Any, int]:
         processor = ViTImageProcessorPil(size={"height": size, "width": size})
     size = processor.size.get("height") or processor.size.get("shortest_edge") or model.config.image_size
     model.eval()
-    return model, processor, int(size)
+    return Classifier(model, processor, int(size))
 
 
 def classify_images(model_dir: Path, paths: list[Path], top_k: int = 3, batch_size: int = 64) -> list[dict[str, Any]]:
     """For each image: its top-k labels with probabilities, most likely first."""
-    import torch
-
     if top_k < 1:
         raise BigModelError(f"--top-k must be at least 1, not {top_k}")
-    model, processor, size = load_classifier(Path(model_dir))
-    results = []
-    for start in range(0, len(paths), batch_size):
-        batch = paths[start : start + batch_size]
-        pixels = processor(images=[image_data.load_image(p, size) for p in batch], return_tensors="pt")["pixel_values"]
-        with torch.no_grad():
-            probabilities = model(pixel_values=pixels).logits.softmax(-1)
-        best = probabilities.topk(min(top_k, probabilities.shape[-1]), dim=-1)
-        for path, values, indices in zip(batch, best.values, best.indices):
-            results.append(
-                {
-                    "image": str(path),
-                    "top": [
-                        {"label": model.config.id2label[int(i)], "probability": round(float(v), 4)}
-                        for v, i in zip(values, indices)
-                    ],
-                }
-            )
-    return results
+    return load_classifier(Path(model_dir)).classify(paths, top_k, batch_size)
