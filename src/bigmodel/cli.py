@@ -28,7 +28,7 @@ def _command_modules() -> list[str]:
     families = sorted(
         info.name for info in pkgutil.iter_modules(bigmodel.families.__path__) if info.ispkg
     )
-    return ["bigmodel.taxonomy.cli", "bigmodel.serve.cli"] + [
+    return ["bigmodel.taxonomy.cli", "bigmodel.serve.cli", "bigmodel.eval.cli"] + [
         f"bigmodel.families.{name}.cli"
         for name in families
         if importlib.util.find_spec(f"bigmodel.families.{name}.cli") is not None

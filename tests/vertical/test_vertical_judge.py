@@ -184,3 +184,11 @@ def test_report_refuses_models_asked_different_questions(medical, tmp_path):
     with pytest.raises(BigModelError, match="models 'a' and 'b' were not asked the same questions"):
         write_report(answers, tmp_path / "report", domain="medical")
     assert not (tmp_path / "report").exists()
+
+
+def test_wilson_bounds_are_exact_at_the_extremes():
+    from bigmodel.eval.hallucination import wilson_interval
+
+    for n in (1, 7, 120, 10_000):
+        assert wilson_interval(0, n)[0] == 0.0
+        assert wilson_interval(n, n)[1] == 1.0

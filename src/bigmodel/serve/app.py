@@ -289,11 +289,10 @@ def create_app(models: dict[str, ServedModel], *, api_key: str | None = None, mo
                             for role, m, a in zip(("student", "professor"), (base, vertical), answers)]}
 
     async def _answer(model: ServedModel, question: str, max_tokens: int) -> str:
-        from bigmodel.families.llm.generate import Sampling, chat_prompt
+        from bigmodel.eval.ask import question_prompt
+        from bigmodel.families.llm.generate import Sampling
 
-        tokenizer = model.engine.tokenizer
-        prompt_ids = (chat_prompt(tokenizer, [{"role": "user", "content": question}]) if model.chat
-                      else list(tokenizer(question + "\n")["input_ids"]))
+        prompt_ids = question_prompt(model.engine.tokenizer, question, model.chat)
         room = model.engine.context - len(prompt_ids) if model.engine.context else max_tokens
         if room < 1:
             raise APIError(400, f"the question is too long for {model.name}'s context of {model.engine.context} tokens", "context_length_exceeded")

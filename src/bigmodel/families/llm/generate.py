@@ -4,7 +4,8 @@
 returns the next logits, `pick` samples (greedy at temperature 0, else temperature, top-k,
 top-p). A server can batch decode steps across requests with these three; `stream` is the
 single-prompt loop that `bigmodel generate` and `bigmodel chat` use, with stop strings and
-text that appears as it is decoded.
+text that appears as it is decoded; `generate_batch` decodes many prompts together to the end
+(evaluation).
 """
 
 from __future__ import annotations
@@ -199,6 +200,37 @@ def stream(model: Any, tokenizer: Any, prompt_ids: list[int], sampling: Sampling
         if piece.finish_reason is not None:
             return
         logits = advance(model, batch, token)
+
+
+def generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], sampling: Sampling) -> list[str]:
+    """The continuation of each prompt, decoded together: one left-padded prefill, then one
+    `advance` per step over the sequences not yet finished (finished ones are dropped with
+    `select`). Each row ends as `stream` would end it (stop token, stop string, max_new_tokens)."""
+    if not prompts:
+        return []
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(sampling.seed)
+    stop_ids = stop_token_ids(model, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    detokenizers = [Detokenizer(tokenizer, sampling, stop_ids) for _ in prompts]
+    texts = [""] * len(prompts)
+    rows = list(range(len(prompts)))  # the prompt index of each row still in the batch
+    batch, logits = prefill(model, prompts, pad_id)
+    while True:
+        tokens = pick(logits, sampling, generator)
+        keep = []
+        for position, (row, token) in enumerate(zip(rows, tokens.tolist())):
+            piece = detokenizers[row].push(token)
+            texts[row] += piece.text
+            if piece.finish_reason is None:
+                keep.append(position)
+        if not keep:
+            return texts
+        if len(keep) < len(rows):
+            index = torch.tensor(keep, device=device)
+            batch, tokens = select(batch, index), tokens[index]
+            rows = [rows[k] for k in keep]
+        logits = advance(model, batch, tokens)
 
 
 def complete(model: Any, tokenizer: Any, prompt: str, sampling: Sampling) -> str:

@@ -1,0 +1,139 @@
+"""Ask language models a domain pack's questions, and measure their perplexity on general text.
+
+Prompt format (`question_prompt`; the server's student-vs-professor panel,
+`/v1/vertical/compare`, builds its prompts with the same function):
+
+- a chat model (its card says `chat`; a checkpoint without a bigmodel card: its tokenizer has a
+  chat template) gets the question alone as the user turn, through the tokenizer's chat template
+  with the assistant's turn opened (`generate.chat_prompt`);
+- a base model gets the question followed by one newline, `question + "\\n"`, and its
+  continuation is the answer (the judge reads only its first non-empty line).
+
+Bigmodel's own base models carry a chat template too (every tokenizer it trains has one), so the
+card, not the tokenizer, decides for them. Answers are greedy (temperature 0), at most
+`max_new_tokens` tokens, decoded in batches of left-padded prompts (`generate.generate_batch`):
+the same answers as one prompt at a time.
+
+General perplexity: exp of the mean next-token loss over `general_sample()`, a fixed set of
+verses spread evenly over the general corpus (every k-th verse, no randomness). The general base
+saw the whole corpus in pretraining, so this measures what specialisation cost in general
+language relative to the base (lower is better), not generalisation to unseen text.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from bigmodel.errors import BigModelError
+
+if TYPE_CHECKING:
+    from bigmodel.data.packs.schema import QAItem
+
+GENERAL_SAMPLE = 256  # verses in the general-perplexity sample
+
+
+def is_chat_model(model_dir: str | Path, tokenizer: Any) -> bool:
+    """The card's `chat` flag; for a checkpoint without a bigmodel card, whether its tokenizer has
+    a chat template."""
+    from bigmodel import checkpoint
+
+    card = checkpoint.read_card(model_dir)
+    if card is not None:
+        return bool(card.chat)
+    return getattr(tokenizer, "chat_template", None) is not None
+
+
+def question_prompt(tokenizer: Any, question: str, chat: bool) -> list[int]:
+    """The token ids a model is asked `question` with (see the module docstring)."""
+    from bigmodel.families.llm.generate import chat_prompt
+
+    if chat:
+        return chat_prompt(tokenizer, [{"role": "user", "content": question}])
+    return list(tokenizer(question + "\n")["input_ids"])
+
+
+def _context(model: Any) -> int | None:
+    return getattr(model.config, "max_position_embeddings", None)
+
+
+def answer_questions(
+    model_dir: str | Path,
+    items: Sequence["QAItem"],
+    max_new_tokens: int = 32,
+    batch_size: int = 32,
+    *,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Greedy answers of the model in `model_dir` to `items`' questions, in their order.
+    `on_batch(n)` is called after each batch of n answers (a progress bar)."""
+    from bigmodel.families.llm.generate import Sampling, generate_batch
+    from bigmodel.families.llm.model_io import load_llm
+
+    if batch_size < 1 or max_new_tokens < 1:
+        raise BigModelError(f"batch_size and max_new_tokens must be >= 1, found {batch_size} and {max_new_tokens}")
+    model, tokenizer = load_llm(model_dir)
+    chat = is_chat_model(model_dir, tokenizer)
+    prompts = [question_prompt(tokenizer, item.question, chat) for item in items]
+    context = _context(model)
+    if context and prompts:
+        longest = max(range(len(prompts)), key=lambda i: len(prompts[i]))
+        if len(prompts[longest]) + max_new_tokens > context:
+            raise BigModelError(
+                f"question {items[longest].id!r} takes {len(prompts[longest])} tokens; with {max_new_tokens} new tokens "
+                f"it exceeds {model_dir}'s context of {context}"
+            )
+    sampling = Sampling(temperature=0, top_p=1, top_k=0, max_new_tokens=max_new_tokens, seed=0)
+    # Similar lengths together: less padding. Answers go back to the items' order.
+    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
+    answers = [""] * len(prompts)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        for index, text in zip(chunk, generate_batch(model, tokenizer, [prompts[i] for i in chunk], sampling)):
+            answers[index] = text
+        if on_batch is not None:
+            on_batch(len(chunk))
+    return answers
+
+
+def general_sample(count: int = GENERAL_SAMPLE) -> list[str]:
+    """`count` documents of the general corpus, evenly spaced over it (fixed, no randomness)."""
+    from bigmodel.data.general import general_corpus
+
+    documents = general_corpus().documents
+    stride = max(1, len(documents) // count)
+    return documents[stride // 2::stride][:count]
+
+
+def general_perplexity(model_dir: str | Path, texts: Sequence[str], batch_size: int = 16) -> float:
+    """exp(mean next-token loss) of the model over `texts`, every token weighted equally; each
+    text truncated to the model's context."""
+    import torch
+
+    from bigmodel.families.llm.model_io import load_llm
+
+    if not texts:
+        raise BigModelError("no text to measure perplexity on")
+    model, tokenizer = load_llm(model_dir)
+    device = next(model.parameters()).device
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    context = _context(model)
+    encoded = [list(tokenizer(text)["input_ids"])[:context] for text in texts]
+    total_loss, total_tokens = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(encoded), batch_size):
+            chunk = [ids for ids in encoded[start:start + batch_size] if len(ids) > 1]
+            if not chunk:
+                continue
+            length = max(len(ids) for ids in chunk)
+            ids = torch.tensor([ids + [pad_id] * (length - len(ids)) for ids in chunk], device=device)
+            mask = torch.tensor([[1] * len(ids) + [0] * (length - len(ids)) for ids in chunk], device=device)
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+            targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+            total_loss += float(torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100, reduction="sum"))
+            total_tokens += int((targets != -100).sum())
+    if not total_tokens:
+        raise BigModelError("the texts hold no token to predict")
+    return math.exp(min(total_loss / total_tokens, 50.0))
