@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 
 from bigmodel.checkpoint import atomic_directory
 from bigmodel.errors import BigModelError
+from bigmodel.train.metrics import MetricsLog
+from bigmodel.ui import console
 
 STATE_JSON = "state.json"
 
@@ -134,3 +137,27 @@ def load_training_state(
     extra_path = directory / "extra.safetensors"
     tensors = load_file(extra_path) if extra_path.is_file() else {}
     return int(meta["step"]), meta["extra"], tensors
+
+
+def resume_or_start(
+    work: Path,
+    *,
+    resume: bool,
+    settings: dict[str, Any],
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any | None = None,
+) -> tuple[int, MetricsLog]:
+    """Where a run with its state in `work/state` begins: with `resume` and a saved state, from it
+    (refused when it was saved by a run with other `settings`); otherwise from step 0, with any
+    stale work folder removed. Returns the step and the run's metrics log (`work/metrics.jsonl`)."""
+    state_dir = work / "state"
+    start = 0
+    if resume and (state_dir / STATE_JSON).is_file():
+        start, extra, _ = load_training_state(state_dir, model=model, optimizer=optimizer, scheduler=scheduler)
+        if extra.get("settings") != settings:
+            raise BigModelError(f"{state_dir}: saved by a run with other settings; drop --resume to start again")
+        console.print(f"resuming from step {start} ({state_dir})")
+    elif work.exists():
+        shutil.rmtree(work)
+    return start, MetricsLog(work / "metrics.jsonl", resume_step=start or None)

@@ -25,9 +25,9 @@ from bigmodel.data import images as image_data
 from bigmodel.errors import BigModelError
 from bigmodel.families.multimodal.clip import IMAGE_MEAN, IMAGE_STD, load_captioned
 from bigmodel.families.multimodal.presets import CaptionerPreset, captioner_preset
-from bigmodel.train.metrics import MetricsLog, plot_metrics
-from bigmodel.train.state import load_training_state, save_training_state
-from bigmodel.ui import console, progress_bar
+from bigmodel.train.metrics import plot_metrics
+from bigmodel.train.state import resume_or_start, save_training_state
+from bigmodel.ui import progress_bar
 
 IMAGE_TOKEN = "<image>"
 OBJECT = re.compile(r"a (small|large) (red|green|blue|yellow) (circle|square|triangle)")
@@ -193,15 +193,8 @@ def train_captioner(
     run_settings = {"data": data, "language_model": str(language_model), "preset": dataclasses.asdict(settings), "seed": seed}
     work = out.parent / f".{out.name}.training"
     state_dir = work / "state"
-    start = 0
-    if resume and (state_dir / "state.json").is_file():
-        start, extra, _ = load_training_state(state_dir, model=model, optimizer=optimizer, scheduler=scheduler)
-        if extra.get("settings") != run_settings:
-            raise BigModelError(f"{state_dir}: saved by a run with other settings; drop --resume to start again")
-        console.print(f"resuming from step {start} ({state_dir})")
-    elif work.exists():
-        shutil.rmtree(work)
-    log = MetricsLog(work / "metrics.jsonl", resume_step=start if start else None)
+    start, log = resume_or_start(work, resume=resume, settings=run_settings, model=model, optimizer=optimizer,
+                                 scheduler=scheduler)
     generator = torch.Generator()
     eval_every = max(1, settings.steps // settings.evaluations)
     probe = np.random.default_rng(seed).permutation(len(split.test.captions))[:64]  # a quick mid-run check

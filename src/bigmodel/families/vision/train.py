@@ -23,9 +23,9 @@ from bigmodel.errors import BigModelError
 from bigmodel.families.vision.plots import plot_confusion
 from bigmodel.families.vision.presets import VisionPreset
 from bigmodel.families.vision.presets import preset as get_preset
-from bigmodel.train.metrics import MetricsLog, plot_metrics
-from bigmodel.train.state import load_training_state, save_training_state
-from bigmodel.ui import console, progress_bar
+from bigmodel.train.metrics import plot_metrics
+from bigmodel.train.state import resume_or_start, save_training_state
+from bigmodel.ui import progress_bar
 
 DATASETS = ("digits", "shapes")
 IMAGE_MEAN = [0.5, 0.5, 0.5]
@@ -151,15 +151,8 @@ def train_classifier(
     run_settings = {"data": data, "preset": dataclasses.asdict(settings), "seed": seed, "base": str(base) if base else None}
     work = out.parent / f".{out.name}.training"
     state_dir = work / "state"
-    start = 0
-    if resume and (state_dir / "state.json").is_file():
-        start, extra, _ = load_training_state(state_dir, model=model, optimizer=optimizer, scheduler=scheduler)
-        if extra.get("settings") != run_settings:
-            raise BigModelError(f"{state_dir}: saved by a run with other settings; drop --resume to start again")
-        console.print(f"resuming from step {start} ({state_dir})")
-    elif work.exists():
-        shutil.rmtree(work)
-    log = MetricsLog(work / "metrics.jsonl", resume_step=start if start else None)
+    start, log = resume_or_start(work, resume=resume, settings=run_settings, model=model, optimizer=optimizer,
+                                 scheduler=scheduler)
     generator = torch.Generator()
     eval_every = max(1, settings.steps // settings.evaluations)
     began = time.perf_counter()
