@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,20 +20,6 @@ warmup_steps = 5
 
 # One thread per process: tiny models gain nothing from more, and on a loaded 2-core machine
 # threads that wait for each other slow every step several-fold.
-CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-def run_cli(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "bigmodel.cli", *args], capture_output=True, text=True,
-                            input=input, env=CLI_ENV, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"bigmodel {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return result
-
-
-@pytest.fixture(scope="session")
-def cli():
-    return run_cli
 
 
 @pytest.fixture(scope="session")
@@ -62,11 +45,11 @@ def tiny_toml(llm_root) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pretrained(llm_root, corpus_file, tiny_toml) -> Path:
+def pretrained(llm_root, corpus_file, tiny_toml, cli) -> Path:
     """`bigmodel llm pretrain --preset tiny`, uninterrupted, one process."""
     out = llm_root / "tiny-llm"
-    run_cli("llm", "pretrain", "--preset", "tiny", "--config", str(tiny_toml), "--corpus", str(corpus_file),
-            "--out", str(out), "--seed", "0")
+    cli("llm", "pretrain", "--preset", "tiny", "--config", str(tiny_toml), "--corpus", str(corpus_file),
+        "--out", str(out), "--seed", "0")
     return out
 
 

@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 
-def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "bigmodel.cli", *args], capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"bigmodel {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return result
-
-
 @pytest.fixture(scope="session")
-def cli():
-    return run_cli
-
-
-@pytest.fixture(scope="session")
-def clip_dir(tmp_path_factory) -> Path:
+def clip_dir(tmp_path_factory, cli) -> Path:
     out = tmp_path_factory.mktemp("multimodal") / "clip-shapes"
-    run_cli("multimodal", "train-clip", "--data", "shapes", "--preset", "tiny", "--steps", "12", "--out", str(out))
+    cli("multimodal", "train-clip", "--data", "shapes", "--preset", "tiny", "--steps", "12", "--out", str(out))
     return out
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,22 +9,10 @@ import pytest
 from PIL import Image
 
 
-def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "bigmodel.cli", *args], capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"bigmodel {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return result
-
-
 @pytest.fixture(scope="session")
-def cli():
-    return run_cli
-
-
-@pytest.fixture(scope="session")
-def vit_dir(tmp_path_factory) -> Path:
+def vit_dir(tmp_path_factory, cli) -> Path:
     out = tmp_path_factory.mktemp("vision") / "vit-digits"
-    run_cli("vision", "train", "--data", "digits", "--preset", "tiny", "--out", str(out), "--seed", "0")
+    cli("vision", "train", "--data", "digits", "--preset", "tiny", "--out", str(out), "--seed", "0")
     return out
 
 
