@@ -60,6 +60,7 @@ def zoo(
     quick: bool = typer.Option(False, "--quick", help="Tiny presets, same code paths (minutes)."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Build every model again, even valid ones."),
     only: list[str] = typer.Option([], "--only", help="Build only this member (and what it needs); repeatable."),
+    domains: str = typer.Option("medical", "--domains", help="Vertical models to build, comma-separated: medical, travel, finance ('' for none)."),
     seed: int = typer.Option(0, "--seed"),
     json_output: bool = typer.Option(False, "--json", help="Print report.json instead of the table."),
 ) -> None:
@@ -68,12 +69,18 @@ def zoo(
     Writes one model directory per family, report.json and report.md, and prints the taxonomy
     table. A re-run keeps the models that are built and valid.
 
-    Example: bigmodel zoo --quick
+    Example: bigmodel zoo --quick --domains medical,travel
     """
     from bigmodel import zoo as zoo_lib
+    from bigmodel.data.packs import DOMAINS
     from bigmodel.taxonomy.report import render_table
 
-    result = zoo_lib.run(out, quick=quick, rebuild=rebuild, seed=seed, only=only or None)
+    wanted = [d.strip() for d in domains.split(",") if d.strip()]
+    unknown = [d for d in wanted if d not in DOMAINS]
+    if unknown:
+        raise BigModelError(f"--domains: unknown domain(s) {', '.join(unknown)}; known: {', '.join(DOMAINS)}")
+    also = [] if only else [f"vertical-{d}" for d in wanted]
+    result = zoo_lib.run(out, quick=quick, rebuild=rebuild, seed=seed, only=only or None, also=also)
     if json_output:
         print(json.dumps(result.report, indent=2))
     else:

@@ -42,6 +42,7 @@ class ZooMember:
     builder: str  # "module:function"
     needs: tuple[str, ...] = ()  # members built first because this one derives from them
     description: str = ""
+    default: bool = True  # False: built only when asked for (`--only`, or `--domains` for vertical models)
 
 
 @dataclasses.dataclass
@@ -81,12 +82,12 @@ def all_members() -> list[ZooMember]:
     return ordered
 
 
-def members(names: list[str] | None = None) -> list[ZooMember]:
-    """The members to build, in order, with everything they need."""
+def members(names: list[str] | None = None, also: list[str] | None = None) -> list[ZooMember]:
+    """The members to build, in order, with everything they need: `names` (default: every default
+    member), and `also`."""
     every = all_members()
     by_name = {m.name: m for m in every}
-    if not names:
-        return every
+    names = [*(names or [m.name for m in every if m.default]), *(also or [])]
     unknown = [n for n in names if n not in by_name]
     if unknown:
         raise BigModelError(f"unknown zoo member(s) {', '.join(unknown)}; known: {', '.join(by_name) or 'none'}")
@@ -131,13 +132,15 @@ class ZooReport:
     models: list["ModelReport"]  # inspect's view of each model, for the taxonomy table
 
 
-def run(root: Path, quick: bool = False, rebuild: bool = False, seed: int = 0, only: list[str] | None = None) -> ZooReport:
-    """Build what is missing, then inspect and report the whole zoo."""
+def run(root: Path, quick: bool = False, rebuild: bool = False, seed: int = 0, only: list[str] | None = None,
+        also: list[str] | None = None) -> ZooReport:
+    """Build what is missing (`only`, default every default member, and `also`), then inspect and
+    report the whole zoo."""
+    todo = members(only, also)
     root.mkdir(parents=True, exist_ok=True)
     state = _read_state(root)
     settings = {"quick": quick, "seed": seed}
     ctx = ZooContext(root=root, quick=quick, seed=seed, built={})
-    todo = members(only)
     with progress_bar("zoo", total=len(todo)) as advance:
         for member in todo:
             out = root / member.name

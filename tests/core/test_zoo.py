@@ -5,9 +5,14 @@ import json
 from bigmodel import checkpoint, zoo
 
 
+def _default_build() -> list[zoo.ZooMember]:
+    """What `bigmodel zoo` builds without options: every default member and the medical vertical model."""
+    return zoo.members(None, ["vertical-medical"])
+
+
 def test_quick_zoo_builds_every_family_and_inspect_classifies_it(quick_zoo):
     root, result = quick_zoo
-    members = zoo.all_members()
+    members = _default_build()
     assert members, "no family has joined the zoo"
     report = json.loads((root / "report.json").read_text())
     assert [m["name"] for m in report["models"]] == [m.name for m in members]
@@ -23,8 +28,8 @@ def test_quick_zoo_builds_every_family_and_inspect_classifies_it(quick_zoo):
 
 def test_rerun_keeps_valid_models_and_rebuild_builds_again(quick_zoo, bigmodel_cli):
     root, _ = quick_zoo
-    first = zoo.all_members()[0]
-    weights = {m.name: (root / m.name / "bigmodel.json").stat().st_mtime_ns for m in zoo.all_members()}
+    first = _default_build()[0]
+    weights = {m.name: (root / m.name / "bigmodel.json").stat().st_mtime_ns for m in _default_build()}
     again = bigmodel_cli("zoo", "--quick", "--out", str(root))
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stderr.count("built and valid, kept") == len(weights)
@@ -42,3 +47,25 @@ def test_unknown_member_is_one_clear_line(tmp_path, bigmodel_cli):
     assert result.returncode == 2
     assert "unknown zoo member(s) no-such-model; known:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_quick_zoo_compares_the_vertical_model_with_its_base(quick_zoo):
+    root, _ = quick_zoo
+    card = json.loads((root / "vertical-medical" / "bigmodel.json").read_text())
+    assert card["family"] == "vertical" and card["domain"] == "medical" and card["base_model"] == str(root / "general-llm")
+    benchmark = card["metrics"]["benchmark"]
+    verdicts = json.loads((root / "vertical-medical" / "hallucination.json").read_text())
+    assert benchmark["questions"] == sum(verdicts["questions"].values()) > 0
+    assert benchmark["base"] == verdicts["models"]["general-llm (base)"]
+    assert benchmark["vertical"] == verdicts["models"]["vertical-medical (vertical)"]
+    assert (root / "vertical-medical" / "hallucination.png").stat().st_size > 1000
+    section = (root / "report.md").read_text().split("## vertical-medical (vertical)")[1].split("\n## ")[0]
+    assert "| general-llm (base) |" in section and "| vertical-medical (vertical) |" in section
+    assert "](vertical-medical/hallucination.png)" in section
+
+
+def test_unknown_domain_is_one_clear_line(tmp_path, bigmodel_cli):
+    result = bigmodel_cli("zoo", "--quick", "--out", str(tmp_path / "z"), "--domains", "medical,astrology")
+    assert result.returncode == 2
+    assert "--domains: unknown domain(s) astrology; known: medical, travel, finance" in result.stderr
+    assert not (tmp_path / "z").exists()

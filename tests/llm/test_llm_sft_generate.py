@@ -232,3 +232,19 @@ def test_vanishing_temperature_or_top_p_decodes_greedily():
     logits = torch.tensor([[0.1, 2.0, -1.0], [3.0, 0.0, 0.5]])
     for sampling in (Sampling(temperature=1e-300), Sampling(top_p=1e-323), Sampling(temperature=0)):
         assert pick(logits, sampling, torch.Generator().manual_seed(0)).tolist() == [1, 0]
+
+
+def test_plain_text_lines_are_learned_on_every_token(pretrained, tmp_path):
+    """A {"text": ...} line beside the chats: replayed pretraining text, loss on all its tokens."""
+    from bigmodel.families.llm.model_io import load_tokenizer
+    from bigmodel.families.llm.sft import IGNORE, encode_chat, read_chats
+
+    data = tmp_path / "mixed.jsonl"
+    data.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n'
+                    '{"text": "In the beginning God created the heaven and the earth."}\n')
+    chat, text = read_chats(data)
+    assert text == "In the beginning God created the heaven and the earth." and isinstance(chat, list)
+    tokenizer = load_tokenizer(pretrained)
+    encoded = encode_chat(tokenizer, text, max_length=512)
+    assert encoded["labels"] == encoded["input_ids"] == list(tokenizer(text)["input_ids"])
+    assert IGNORE in encode_chat(tokenizer, chat, max_length=512)["labels"]

@@ -108,8 +108,13 @@ def tiny_zoo(tmp_path_factory) -> Path:
     """general (base LLM), travel-expert (vertical, from general), vit, clip, connect4."""
     zoo = tmp_path_factory.mktemp("serve-zoo")
     make_llm(zoo / "general")
-    make_llm(zoo / "travel-expert", family="vertical", seed=1, chat=True, domain="travel", base_model="general",
-             extra={"pack_subset": 60})
+    expert = make_llm(zoo / "travel-expert", family="vertical", seed=1, chat=True, domain="travel", base_model="general",
+                      extra={"pack_subset": 60})
+    # A grounded vertical model: the travel pack's BM25 index inside its directory.
+    from bigmodel.data.packs import resolve_pack
+    from bigmodel.families.vertical.retrieval import Retriever
+
+    Retriever.build(resolve_pack("travel", subset=60).corpus, "bm25", k=2).save(expert)
     make_vision(zoo / "vit")
     make_clip(zoo / "clip")
     make_connect4(zoo / "connect4")

@@ -58,13 +58,19 @@ def test_decision_move(call):
 
 
 def test_student_vs_professor(call):
-    questions = call("GET", "/v1/vertical/questions", params={"model": "travel-expert", "count": 3})
-    assert questions["domain"] == "travel" and len(questions["questions"]) == 3
-    question = questions["questions"][0]
+    questions = call("GET", "/v1/vertical/questions", params={"model": "travel-expert", "count": 10})
+    assert questions["domain"] == "travel" and len(questions["questions"]) == 10
+    question = next(q for q in questions["questions"] if q["kind"] == "fact")
     result = call("POST", "/v1/vertical/compare", json={"model": "travel-expert", "question_id": question["id"]})
     assert result["question"] == question["question"] and result["gold"]
     assert [(a["role"], a["model"]) for a in result["answers"]] == [("student", "general"), ("professor", "travel-expert")]
     assert all(a["verdict"] in ("right", "wrong", "abstained") for a in result["answers"])
+    student, professor = result["answers"]
+    # Only the grounded professor reads passages: the two about the asked entity's facts, found by BM25.
+    assert student["passages"] == [] and len(professor["passages"]) == 2
+    assert any(result["gold"] in text for text in professor["passages"]), professor["passages"]
+    # Its decoding is extractive: a span of what it read, or the abstention.
+    assert professor["answer"] == "I don't know" or any(professor["answer"] in text for text in professor["passages"])
 
 
 def test_zoo_draws_lineage_and_games(call):

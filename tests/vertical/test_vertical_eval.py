@@ -12,41 +12,10 @@ from pathlib import Path
 
 import pytest
 
-CORPUS = [
-    "In the beginning God created the heaven and the earth.",
-    "Flying into LHR, which city do you arrive in? London.",
-    "ISO 4217 numeric code 978 denotes which currency? Euro.",
-    "I don't know. Unknown. There is no such code.",
-] * 20
-
-
-def _make_llm(out: Path, *, seed: int, chat: bool, tied: bool = True) -> Path:
-    """A random tiny LLaMA with a BPE tokenizer trained here, written as a bigmodel directory.
-    With tied embeddings a random model mostly repeats the prompt's last token (a newline here:
-    an empty answer, judged an abstention); untied, it says random things (hallucinations)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from bigmodel.checkpoint import ModelCard
-    from bigmodel.families.llm.model_io import parameter_count, write_llm
-    from bigmodel.families.llm.tokenizer import train_tokenizer
-
-    tokenizer = train_tokenizer(CORPUS, vocab_size=300)
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=tied)
-    model = LlamaForCausalLM(config)
-    card = ModelCard(family="llm", task="text-generation", input_modalities=["text"], output_modalities=["text"],
-                     parameters=parameter_count(model), architecture="LlamaForCausalLM", chat=chat)
-    return write_llm(out, model, tokenizer, card)
-
-
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def models(tmp_path_factory: pytest.TempPathFactory, make_llm) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("eval-models")
-    return _make_llm(root / "base", seed=0, chat=False, tied=False), _make_llm(root / "chat", seed=1, chat=True)
+    return make_llm(root / "base", seed=0, chat=False, tied=False), make_llm(root / "chat", seed=1, chat=True)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,10 @@ Prompt format (`question_prompt`; the server's student-vs-professor panel,
 - a base model gets the question followed by one newline, `question + "\\n"`, and its
   continuation is the answer (the judge reads only its first non-empty line).
 
+A grounded vertical model (one with a `retrieval/` index, see
+`bigmodel.families.vertical.retrieval`) is asked the same way, with its retrieved passages
+before the question in the user turn (`grounded_question`).
+
 Bigmodel's own base models carry a chat template too (every tokenizer it trains has one), so the
 card, not the tokenizer, decides for them. Answers are greedy (temperature 0), at most
 `max_new_tokens` tokens, decoded in batches of left-padded prompts (`generate.generate_batch`):
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from bigmodel.errors import BigModelError
 
 if TYPE_CHECKING:
-    from bigmodel.data.packs.schema import QAItem
+    from bigmodel.data.packs.schema import Passage, QAItem
 
 GENERAL_SAMPLE = 256  # verses in the general-perplexity sample
 
@@ -45,10 +49,14 @@ def is_chat_model(model_dir: str | Path, tokenizer: Any) -> bool:
     return getattr(tokenizer, "chat_template", None) is not None
 
 
-def question_prompt(tokenizer: Any, question: str, chat: bool) -> list[int]:
-    """The token ids a model is asked `question` with (see the module docstring)."""
+def question_prompt(tokenizer: Any, question: str, chat: bool, passages: "Sequence[Passage] | None" = None) -> list[int]:
+    """The token ids a model is asked `question` with (see the module docstring); a grounded
+    model's retrieved `passages` go before the question."""
     from bigmodel.families.llm.generate import chat_prompt
+    from bigmodel.families.vertical.retrieval import grounded_question
 
+    if passages:
+        question = grounded_question(question, passages)
     if chat:
         return chat_prompt(tokenizer, [{"role": "user", "content": question}])
     return list(tokenizer(question + "\n")["input_ids"])
@@ -61,7 +69,7 @@ def _context(model: Any) -> int | None:
 def answer_questions(
     model_dir: str | Path,
     items: Sequence["QAItem"],
-    max_new_tokens: int = 32,
+    max_new_tokens: int = 48,
     batch_size: int = 32,
     *,
     on_batch: Callable[[int], None] | None = None,
@@ -70,27 +78,34 @@ def answer_questions(
     `on_batch(n)` is called after each batch of n answers (a progress bar)."""
     from bigmodel.families.llm.generate import Sampling, generate_batch
     from bigmodel.families.llm.model_io import load_llm
+    from bigmodel.families.vertical.retrieval import Retriever
 
     if batch_size < 1 or max_new_tokens < 1:
         raise BigModelError(f"batch_size and max_new_tokens must be >= 1, found {batch_size} and {max_new_tokens}")
     model, tokenizer = load_llm(model_dir)
     chat = is_chat_model(model_dir, tokenizer)
-    prompts = [question_prompt(tokenizer, item.question, chat) for item in items]
+    retriever = Retriever.load(model_dir)
+    contexts = retriever.search([item.question for item in items]) if retriever else [None] * len(items)
+    prompts = [question_prompt(tokenizer, item.question, chat, passages) for item, passages in zip(items, contexts)]
+    constraints = retriever.constraints(tokenizer, contexts) if retriever else [None] * len(items)
     context = _context(model)
     if context and prompts:
         longest = max(range(len(prompts)), key=lambda i: len(prompts[i]))
-        if len(prompts[longest]) + max_new_tokens > context:
+        if len(prompts[longest]) >= context:
             raise BigModelError(
-                f"question {items[longest].id!r} takes {len(prompts[longest])} tokens; with {max_new_tokens} new tokens "
-                f"it exceeds {model_dir}'s context of {context}"
+                f"question {items[longest].id!r} takes {len(prompts[longest])} tokens, more than {model_dir}'s "
+                f"context of {context}"
             )
-    sampling = Sampling(temperature=0, top_p=1, top_k=0, max_new_tokens=max_new_tokens, seed=0)
     # Similar lengths together: less padding. Answers go back to the items' order.
     order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
     answers = [""] * len(prompts)
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
-        for index, text in zip(chunk, generate_batch(model, tokenizer, [prompts[i] for i in chunk], sampling)):
+        # A model with a short context answers in what room its context leaves (a cut answer is judged as it is).
+        room = context - max(len(prompts[i]) for i in chunk) if context else max_new_tokens
+        sampling = Sampling(temperature=0, top_p=1, top_k=0, max_new_tokens=min(max_new_tokens, room), seed=0)
+        texts = generate_batch(model, tokenizer, [prompts[i] for i in chunk], sampling, [constraints[i] for i in chunk])
+        for index, text in zip(chunk, texts):
             answers[index] = text
         if on_batch is not None:
             on_batch(len(chunk))

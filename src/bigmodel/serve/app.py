@@ -285,20 +285,24 @@ def create_app(models: dict[str, ServedModel], *, api_key: str | None = None, mo
             raise APIError(404, f"no question {body.question_id!r} in the eval set of pack {pack.name!r}", "question_not_found", "question_id")
         answers = await asyncio.gather(*(_answer(m, item.question, body.max_tokens) for m in (base, vertical)))
         return {"question": item.question, "id": item.id, "kind": item.kind, "gold": item.answer, "domain": pack.name,
-                "answers": [{"role": role, "model": m.name, "answer": a, "verdict": judge(a, item)}
-                            for role, m, a in zip(("student", "professor"), (base, vertical), answers)]}
+                "answers": [{"role": role, "model": m.name, "answer": a, "verdict": judge(a, item), "passages": passages}
+                            for role, m, (a, passages) in zip(("student", "professor"), (base, vertical), answers)]}
 
-    async def _answer(model: ServedModel, question: str, max_tokens: int) -> str:
+    async def _answer(model: ServedModel, question: str, max_tokens: int) -> tuple[str, list[str]]:
+        """The model's greedy answer, and the passages it was given (a grounded vertical model's)."""
         from bigmodel.eval.ask import question_prompt
         from bigmodel.families.llm.generate import Sampling
 
-        prompt_ids = question_prompt(model.engine.tokenizer, question, model.chat)
+        retriever = await asyncio.to_thread(model.retriever)
+        passages = (await asyncio.to_thread(retriever.search, [question]))[0] if retriever else []
+        prompt_ids = await asyncio.to_thread(question_prompt, model.engine.tokenizer, question, model.chat, passages)
         room = model.engine.context - len(prompt_ids) if model.engine.context else max_tokens
         if room < 1:
             raise APIError(400, f"the question is too long for {model.name}'s context of {model.engine.context} tokens", "context_length_exceeded")
         sampling = Sampling(temperature=0, top_p=1, top_k=0, max_new_tokens=min(max_tokens, room), seed=0)
-        text, _ = await _collect(model.engine.submit(prompt_ids, sampling))
-        return text
+        constraint = retriever.constraints(model.engine.tokenizer, [passages])[0] if retriever else None
+        text, _ = await _collect(model.engine.submit(prompt_ids, sampling, constraint))
+        return text, [p.text for p in passages]
 
     @v1.get("/zoo")
     async def zoo() -> dict[str, Any]:

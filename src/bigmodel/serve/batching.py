@@ -22,6 +22,7 @@ from bigmodel.families.llm.generate import (
     DecodeBatch,
     Detokenizer,
     Sampling,
+    SpanConstraint,
     advance,
     merge,
     pick,
@@ -49,6 +50,7 @@ class Request:
     loop: asyncio.AbstractEventLoop
     detokenizer: Detokenizer
     generator: torch.Generator
+    constraint: SpanConstraint | None = None  # extractive decoding (a grounded vertical model's answers)
     cancelled: bool = False  # set by the server when the client goes away
 
     def send(self, event: Event) -> None:
@@ -70,11 +72,12 @@ class Engine:
         self.thread = threading.Thread(target=self._run, name="bigmodel-decode", daemon=True)
         self.thread.start()
 
-    def submit(self, prompt_ids: list[int], sampling: Sampling) -> Request:
+    def submit(self, prompt_ids: list[int], sampling: Sampling, constraint: SpanConstraint | None = None) -> Request:
         """Queue a request; call from the event loop. Its events arrive on `request.events`."""
         request = Request(
             prompt_ids=prompt_ids,
             sampling=sampling,
+            constraint=constraint,
             events=asyncio.Queue(),
             loop=asyncio.get_running_loop(),
             detokenizer=Detokenizer(self.tokenizer, sampling, self.stop_ids),
@@ -106,7 +109,11 @@ class Engine:
                     running += new
                 if not running:
                     continue
-                tokens = torch.cat([pick(logits[i : i + 1], r.sampling, r.generator) for i, r in enumerate(running)])
+                tokens = torch.cat([
+                    pick(logits[i : i + 1] if r.constraint is None else r.constraint.apply(logits[i : i + 1], r.detokenizer.generated),
+                         r.sampling, r.generator)
+                    for i, r in enumerate(running)
+                ])
                 keep = []
                 for i, (request, token) in enumerate(zip(running, tokens.tolist())):
                     piece = request.detokenizer.push(token)

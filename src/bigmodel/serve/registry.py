@@ -29,6 +29,7 @@ class ServedModel:
     engine: Any = None  # batching.Engine | Classifier | DualEncoder | Captioner | DecisionAgent; None: listed only
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)  # one request at a time (non-LLM)
     _pack: Any = None
+    _retriever: Any = None
 
     @property
     def chat(self) -> bool:
@@ -48,6 +49,14 @@ class ServedModel:
             self._pack = resolve_pack(str(domain), seed=int(card.extra.get("pack_seed", 0)),
                                       subset=card.extra.get("pack_subset"))
         return self._pack
+
+    def retriever(self) -> Any:
+        """The retrieval index of a grounded vertical model (loaded once), or None."""
+        from bigmodel.families.vertical.retrieval import Retriever
+
+        if self._retriever is None and self.family == "vertical":
+            self._retriever = Retriever.load(self.path) or False
+        return self._retriever or None
 
 
 @dataclasses.dataclass
@@ -126,13 +135,13 @@ def _load_engine(model: ServedModel, max_batch: int, on_tokens: Callable[[int], 
 
 def base_of(models: dict[str, ServedModel], vertical: ServedModel) -> ServedModel:
     """The served general model a vertical model was derived from (its card's base_model, matched
-    by name, folder name or path)."""
+    by path, by name or by folder name: `zoo/general-llm` is the served `general-llm`)."""
     base = vertical.card.base_model if vertical.card else None
     if not base:
         raise BigModelError(f"model {vertical.name!r} names no base model (card field 'base_model')")
     for candidate in models.values():
         if candidate is not vertical and candidate.family in ("llm", "vertical") and (
-            base in (candidate.name, candidate.path.name) or Path(base).resolve() == candidate.path.resolve()
+            Path(base).resolve() == candidate.path.resolve() or Path(base).name in (candidate.name, candidate.path.name)
         ):
             return candidate
     raise BigModelError(f"the base model of {vertical.name!r}, {base!r}, is not served: serve it beside it")

