@@ -44,6 +44,16 @@ def test_a_query_with_no_known_word_still_gets_k_passages():
     assert len(found) == 3
 
 
+def test_an_identifier_the_corpus_never_mentions_finds_nothing():
+    """A made-up code gets no passage, not the passages that share its question's common words;
+    a real code gets only passages that name it."""
+    retriever = Retriever.build(_passages(), "bm25", k=3)
+    made_up, real = retriever.search(["Give the name of ICD-10 code A00.7.", "Give the name of ICD-10 code J45."])
+    assert made_up == []
+    assert [p.fact_id for p in real] == ["medical/title/J45"]
+    assert grounded_question("Which code is A00.7?", made_up).splitlines()[1] == "- none found"
+
+
 def test_grounded_question_lists_the_passages_before_the_question():
     passages = _passages()[:2]
     text = grounded_question("What is A00.0?", passages)
@@ -117,7 +127,7 @@ def test_extractive_decoding_copies_a_phrase_or_abstains(make_llm, tmp_path):
     phrases = set()
     for text in passages:
         for start in [m.start() for m in re.finditer(r"(?<!\S)\S", text)]:
-            for end in [m.start() for m in re.finditer(r"[.,:]|$", text)]:
+            for end in [m.start() for m in re.finditer(r"[.,:](?=\s|$)|$", text)]:
                 if end > start:
                     phrases.add(text[start:end].strip())
     prompts = [chat_prompt(tokenizer, [{"role": "user", "content": q}]) for q in ("What is A00.0?", "Asthma?", "Euro?", "LHR?")]
@@ -126,3 +136,9 @@ def test_extractive_decoding_copies_a_phrase_or_abstains(make_llm, tmp_path):
                                  [constraint] * len(prompts))
         for answer in answers:
             assert answer == "I don't know" or answer in phrases, answer
+    # A code's inner dot ends no phrase: "code A00" may not stop, "code A00.0" may.
+    span = passages[0][passages[0].index("code"):]
+    encoded = tokenizer(span, add_special_tokens=False, return_offsets_mapping=True)
+    stops = {end: tokenizer.eos_token_id in constraint.allowed(encoded["input_ids"][:n + 1])
+             for n, (_, end) in enumerate(encoded["offset_mapping"])}
+    assert stops[len("code A00")] is False and stops[len("code A00.0")] is True

@@ -62,6 +62,15 @@ def question_prompt(tokenizer: Any, question: str, chat: bool, passages: "Sequen
     return list(tokenizer(question + "\n")["input_ids"])
 
 
+def sample_questions(items: Sequence["QAItem"], count: int | None, seed: int) -> list["QAItem"]:
+    """A fixed random sample of `count` questions (all when count is None or not smaller), in pack order."""
+    import random
+
+    if count is None or count >= len(items):
+        return list(items)
+    return [items[i] for i in sorted(random.Random(seed).sample(range(len(items)), count))]
+
+
 def _context(model: Any) -> int | None:
     return getattr(model.config, "max_position_embeddings", None)
 

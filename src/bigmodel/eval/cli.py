@@ -7,7 +7,6 @@ torch and transformers are imported inside the command so that `bigmodel --help`
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 from typing import Optional
 
@@ -49,7 +48,7 @@ def hallucination(
     """
     from bigmodel import checkpoint
     from bigmodel.data.packs import resolve_pack
-    from bigmodel.eval.ask import answer_questions, general_perplexity, general_sample
+    from bigmodel.eval.ask import answer_questions, general_perplexity, general_sample, sample_questions
     from bigmodel.eval.hallucination import write_report
     from bigmodel.ui import progress_bar, stdout
 
@@ -65,12 +64,9 @@ def hallucination(
     if subset is not None and subset < 1:
         raise BigModelError(f"--subset must be >= 1, found {subset}")
     pack = resolve_pack(domain, seed=seed, subset=subset)
-    items = list(pack.eval)
-    if not items:
+    if not pack.eval:
         raise BigModelError(f"pack {pack.name!r} has no eval questions; use a larger --subset or another pack")
-    if questions is not None and questions < len(items):
-        keep = sorted(random.Random(seed).sample(range(len(items)), questions))
-        items = [items[i] for i in keep]
+    items = sample_questions(pack.eval, questions, seed)
     out = out if out is not None else Path("eval") / f"hallucination-{pack.name}"
 
     answers_by_model, extra = {}, {}

@@ -100,8 +100,9 @@ def advance(model: Any, batch: DecodeBatch, tokens: torch.Tensor) -> torch.Tenso
 
 # Where a copied span may start: a word's first character, or the one after an opening bracket.
 _SPAN_START = re.compile(r"(?<!\S)[^\s(]|(?<=\()[^\s(]")
-# A span may end where a phrase ends: before punctuation, a bracket, or the end of the passage.
-_PHRASE_END = tuple(".,;:?!()")
+# A span may end where a phrase ends: at the end of the passage, before a bracket, or before
+# punctuation that ends a word (followed by a space or the end: "A00.1" does not end at "A00").
+_PHRASE_END = re.compile(r"\s*(?:$|[(\[]|[.,;:?!)\]](?:\s|$))")
 
 
 class SpanConstraint:
@@ -123,8 +124,7 @@ class SpanConstraint:
             for start in {m.start() for m in _SPAN_START.finditer(text)}:
                 span = text[start:]
                 encoded = tokenizer(span, add_special_tokens=False, return_offsets_mapping=True)
-                ends = [n + 1 for n, (_, end) in enumerate(encoded["offset_mapping"])
-                        if not span[end:].strip() or span[end:].lstrip().startswith(_PHRASE_END)]
+                ends = [n + 1 for n, (_, end) in enumerate(encoded["offset_mapping"]) if _PHRASE_END.match(span, end)]
                 self._add(list(encoded["input_ids"]), ends)
 
     def _add(self, ids: list[int], ends: list[int]) -> None:

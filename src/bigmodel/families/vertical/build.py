@@ -40,11 +40,11 @@ METHODS = ("cpt+sft", "retrieval", "both")
 class VerticalRecipe:
     cpt_steps: int = 300
     cpt_learning_rate: float = 1e-3
-    sft_steps: int = 800
+    sft_steps: int = 1000
     learning_rate: float = 3e-3
     batch_size: int = 16
-    general_share: float = 0.2  # share of general text (cpt), general chats and text (sft) in the mix
-    top_k: int = 1  # passages retrieved per question
+    general_share: float = 0.3  # share of general text (cpt), general chats and text (sft) in the mix
+    top_k: int = 2  # passages retrieved per question
     negative_share: float = 0.3  # grounded training questions also asked without their own passage
     lora_rank: int = 8
     extractive: bool = True  # grounded answers decoded as spans of the passages (retrieval.Retriever)

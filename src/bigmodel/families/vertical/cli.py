@@ -109,6 +109,7 @@ def build(
     general_share: float = typer.Option(VerticalRecipe.general_share, "--general-share", help="Share of general text and chats mixed in."),
     lora: bool = typer.Option(False, "--lora", help="Fine-tune a LoRA adapter (peft) instead of every weight."),
     merge: bool = typer.Option(False, "--merge", help="Fold the LoRA adapter into the weights."),
+    lora_rank: int = typer.Option(VerticalRecipe.lora_rank, "--lora-rank", help="Rank of the LoRA adapter."),
     seed: int = typer.Option(0, "--seed"),
     name: str = typer.Option("", "--name", help="Name to serve it under (default: the folder name)."),
     json_output: bool = typer.Option(False, "--json", help="Print the model card as JSON."),
@@ -124,7 +125,7 @@ def build(
         raise BigModelError(f"--decoding {decoding!r}: choose extractive or free")
     recipe = VerticalRecipe(cpt_steps=cpt_steps, cpt_learning_rate=cpt_learning_rate, sft_steps=steps,
                             learning_rate=learning_rate, batch_size=batch_size, general_share=general_share,
-                            top_k=top_k, extractive=decoding == "extractive").validate()
+                            top_k=top_k, lora_rank=lora_rank, extractive=decoding == "extractive").validate()
     if subset is not None and subset < 1:
         raise BigModelError(f"--subset must be >= 1, found {subset}")
     written = build_vertical(base, domain, method, out, recipe, subset=subset, pack_seed=pack_seed, seed=seed,

@@ -13,7 +13,11 @@ On ICD-10 questions BM25 finds the asked fact first far more often than MiniLM, 
 pieces blur codes like A00.1 and A00.2 (figures in the README); dense suits prose packs.
 
 A search returns the best `k` passages about distinct facts: the paraphrases of one fact (same
-`fact_id`) count once, so the k passages cover k facts.
+`fact_id`) count once, so the k passages cover k facts. When a question names an
+identifier (a word with a digit, or in capitals: `A00.1`, `LHR`, `EUR`), BM25 keeps only passages
+that contain the rarest one (the one in the fewest passages), so a question about an entity the
+corpus never mentions gets no passage at all, rather than passages that merely share its common
+words ("diagnosis", "name"); the model then has nothing to answer from.
 
 `extractive` (the default): the model's answer is decoded under a `generate.SpanConstraint`: a
 span copied from the retrieved passages, or "I don't know". A model of a few million parameters
@@ -49,8 +53,8 @@ def words(text: str) -> list[str]:
 
 
 def grounded_question(question: str, passages: Sequence[Passage]) -> str:
-    """The user turn of a grounded model: the passages, one a line, then the question."""
-    lines = "\n".join(f"- {p.text}" for p in passages)
+    """The user turn of a grounded model: the passages, one a line (or that none was found), then the question."""
+    lines = "\n".join(f"- {p.text}" for p in passages) or "- none found"
     return f"Passages:\n{lines}\nQuestion: {question}"
 
 
@@ -75,6 +79,8 @@ class Retriever:
     extractive: bool = True  # answers are decoded as spans of the passages (or the abstention)
     embeddings: Any = None  # dense: [n, 384] float tensor, unit rows
     _bm25: Any = None
+    _passage_words: list[frozenset[str]] = dataclasses.field(default_factory=list)
+    _document_frequency: dict[str, int] = dataclasses.field(default_factory=dict)
     _encoder: Any = None
 
     @classmethod
@@ -97,10 +103,15 @@ class Retriever:
 
     def _index(self) -> None:
         if self.kind == "bm25":
+            import collections
+
             import bm25s
 
+            tokenized = [words(p.text) for p in self.passages]
             self._bm25 = bm25s.BM25()
-            self._bm25.index([words(p.text) for p in self.passages], show_progress=False)
+            self._bm25.index(tokenized, show_progress=False)
+            self._passage_words = [frozenset(t) for t in tokenized]
+            self._document_frequency = collections.Counter(w for t in self._passage_words for w in t)
 
     def _encode(self, texts: Sequence[str], on_batch: Any = None, batch_size: int = 256) -> Any:
         import torch
@@ -127,13 +138,21 @@ class Retriever:
             # A query none of whose words is in the corpus scores 0 everywhere: still k passages, in index order.
             ranked, _ = self._bm25.retrieve([words(q) or ["\0"] for q in queries], k=depth, show_progress=False,
                                             n_threads=1)
-            ranked = np.asarray(ranked)
+            ranked = [self._gate(query, row) for query, row in zip(queries, np.asarray(ranked))]
         else:
             import torch
 
             scores = self._encode(queries) @ self.embeddings.T
             ranked = torch.topk(scores, depth, dim=1).indices.numpy()
         return [self._distinct(row, k) for row in ranked]
+
+    def _gate(self, query: str, row: Sequence[int]) -> list[int]:
+        """The ranked passages that contain the query's rarest identifier (all of them when it names none)."""
+        identifiers = [w.lower() for w in WORD.findall(query) if any(c.isdigit() for c in w) or (len(w) > 1 and w.isupper())]
+        if not identifiers:
+            return list(row)
+        rarest = min(identifiers, key=lambda w: self._document_frequency.get(w, 0))
+        return [int(i) for i in row if rarest in self._passage_words[int(i)]]
 
     def _distinct(self, row: Sequence[int], k: int) -> list[Passage]:
         chosen, seen = [], set()
