@@ -66,8 +66,9 @@ def test_student_vs_professor(call):
     assert [(a["role"], a["model"]) for a in result["answers"]] == [("student", "general"), ("professor", "travel-expert")]
     assert all(a["verdict"] in ("right", "wrong", "abstained") for a in result["answers"])
     student, professor = result["answers"]
-    # Only the grounded professor reads passages: the two about the asked entity's facts, found by BM25.
-    assert student["passages"] == [] and len(professor["passages"]) == 2
+    # Only the grounded professor reads passages: at most two, each naming the asked entity (BM25's
+    # identifier filter), one of them the asked fact.
+    assert student["passages"] == [] and 1 <= len(professor["passages"]) <= 2
     assert any(result["gold"] in text for text in professor["passages"]), professor["passages"]
     # Its decoding is extractive: a span of what it read, or the abstention.
     assert professor["answer"] == "I don't know" or any(professor["answer"] in text for text in professor["passages"])

@@ -116,7 +116,7 @@ def build(
 ) -> None:
     """Specialise a general LLM on a domain pack: continued pretraining + SFT, retrieval grounding, or both.
 
-    Example: bigmodel vertical build --base zoo/general-llm --domain medical --subset 4000 --method retrieval --out models/doctor
+    Example: bigmodel vertical build --base zoo/general-llm --domain medical --method retrieval --out models/doctor
     """
     from bigmodel import checkpoint
     from bigmodel.families.vertical.build import build_vertical
