@@ -142,3 +142,17 @@ def test_extractive_decoding_copies_a_phrase_or_abstains(make_llm, tmp_path):
     stops = {end: tokenizer.eos_token_id in constraint.allowed(encoded["input_ids"][:n + 1])
              for n, (_, end) in enumerate(encoded["offset_mapping"])}
     assert stops[len("code A00")] is False and stops[len("code A00.0")] is True
+
+
+def test_passages_that_do_not_fit_the_context_are_dropped_lowest_ranked_first(make_llm, tmp_path):
+    from bigmodel.eval.ask import grounded_prompt, question_prompt
+    from bigmodel.families.llm.model_io import load_tokenizer
+
+    tokenizer = load_tokenizer(make_llm(tmp_path / "random", seed=6, chat=True))
+    passages = _passages()[:3]
+    ids, kept = grounded_prompt(tokenizer, "What is A00.0?", True, passages, None)
+    assert kept == passages and ids == question_prompt(tokenizer, "What is A00.0?", True, passages)
+    first_only = question_prompt(tokenizer, "What is A00.0?", True, passages[:1])
+    assert grounded_prompt(tokenizer, "What is A00.0?", True, passages, len(first_only)) == (first_only, passages[:1])
+    ids, kept = grounded_prompt(tokenizer, "What is A00.0?", True, passages, 5)
+    assert kept == [] and "none found" in tokenizer.decode(ids)

@@ -55,11 +55,23 @@ def question_prompt(tokenizer: Any, question: str, chat: bool, passages: "Sequen
     from bigmodel.families.llm.generate import chat_prompt
     from bigmodel.families.vertical.retrieval import grounded_question
 
-    if passages:
+    if passages is not None:
         question = grounded_question(question, passages)
     if chat:
         return chat_prompt(tokenizer, [{"role": "user", "content": question}])
     return list(tokenizer(question + "\n")["input_ids"])
+
+
+def grounded_prompt(tokenizer: Any, question: str, chat: bool, passages: "Sequence[Passage]",
+                    room: int | None) -> tuple[list[int], list["Passage"]]:
+    """`question_prompt` with as many of the retrieved passages as fit in `room` tokens (the
+    lowest-ranked dropped first), and the passages kept."""
+    kept = list(passages)
+    while True:
+        ids = question_prompt(tokenizer, question, chat, kept)
+        if room is None or len(ids) <= room or not kept:
+            return ids, kept
+        kept.pop()
 
 
 def sample_questions(items: Sequence["QAItem"], count: int | None, seed: int) -> list["QAItem"]:
@@ -94,10 +106,17 @@ def answer_questions(
     model, tokenizer = load_llm(model_dir)
     chat = is_chat_model(model_dir, tokenizer)
     retriever = Retriever.load(model_dir)
-    contexts = retriever.search([item.question for item in items]) if retriever else [None] * len(items)
-    prompts = [question_prompt(tokenizer, item.question, chat, passages) for item, passages in zip(items, contexts)]
-    constraints = retriever.constraints(tokenizer, contexts) if retriever else [None] * len(items)
     context = _context(model)
+    if retriever:
+        # Passages that would leave no room for an answer are dropped, lowest-ranked first.
+        room = context - min(max_new_tokens, 16) if context else None
+        fitted = [grounded_prompt(tokenizer, item.question, chat, passages, room)
+                  for item, passages in zip(items, retriever.search([item.question for item in items]))]
+        prompts = [ids for ids, _ in fitted]
+        constraints = retriever.constraints(tokenizer, [kept for _, kept in fitted])
+    else:
+        prompts = [question_prompt(tokenizer, item.question, chat) for item in items]
+        constraints = [None] * len(items)
     if context and prompts:
         longest = max(range(len(prompts)), key=lambda i: len(prompts[i]))
         if len(prompts[longest]) >= context:

@@ -290,12 +290,18 @@ def create_app(models: dict[str, ServedModel], *, api_key: str | None = None, mo
 
     async def _answer(model: ServedModel, question: str, max_tokens: int) -> tuple[str, list[str]]:
         """The model's greedy answer, and the passages it was given (a grounded vertical model's)."""
-        from bigmodel.eval.ask import question_prompt
+        from bigmodel.eval.ask import grounded_prompt, question_prompt
         from bigmodel.families.llm.generate import Sampling
 
         retriever = await asyncio.to_thread(model.retriever)
-        passages = (await asyncio.to_thread(retriever.search, [question]))[0] if retriever else []
-        prompt_ids = await asyncio.to_thread(question_prompt, model.engine.tokenizer, question, model.chat, passages)
+        passages: list = []
+        if retriever:
+            found = (await asyncio.to_thread(retriever.search, [question]))[0]
+            fit = model.engine.context - min(max_tokens, 16) if model.engine.context else None
+            prompt_ids, passages = await asyncio.to_thread(grounded_prompt, model.engine.tokenizer, question, model.chat,
+                                                           found, fit)
+        else:
+            prompt_ids = await asyncio.to_thread(question_prompt, model.engine.tokenizer, question, model.chat)
         room = model.engine.context - len(prompt_ids) if model.engine.context else max_tokens
         if room < 1:
             raise APIError(400, f"the question is too long for {model.name}'s context of {model.engine.context} tokens", "context_length_exceeded")
