@@ -23,7 +23,7 @@ import torch
 from bigmodel import checkpoint
 from bigmodel.data import images as image_data
 from bigmodel.errors import BigModelError
-from bigmodel.families.multimodal.clip import IMAGE_MEAN, IMAGE_STD, load_captioned
+from bigmodel.families.multimodal.clip import IMAGE_MEAN, IMAGE_STD, load_captioned, write_examples_report
 from bigmodel.families.multimodal.presets import CaptionerPreset, captioner_preset
 from bigmodel.train.metrics import plot_metrics
 from bigmodel.train.state import resume_or_start, save_training_state
@@ -278,23 +278,13 @@ def train_captioner(
 
 
 def write_report(model_dir: Path, card: checkpoint.ModelCard, data_name: str, examples: list[tuple[np.ndarray, str, str]]) -> None:
-    from PIL import Image
-
-    (model_dir / "examples").mkdir()
-    rows = []
-    for number, (pixels, truth, predicted) in enumerate(examples, start=1):
-        name = f"examples/caption-{number}.png"
-        image = Image.fromarray(pixels)
-        image.resize((image.width * 4, image.height * 4), Image.Resampling.NEAREST).save(model_dir / name)
-        rows.append(f"| ![example {number}](./{name}) | {truth} | {predicted} |")
-    metrics = "\n".join(f"| {k} | {v} |" for k, v in card.metrics.items())
-    (model_dir / "REPORT.md").write_text(
+    write_examples_report(
+        model_dir, card,
         f"LLaVA-style captioner (`LlavaForConditionalGeneration`, {card.parameters:,} parameters; language side: "
-        f"`{card.base_model}`) trained on `{data_name}` for {card.extra['steps']} steps.\n\n"
-        f"| metric | value |\n| --- | --- |\n{metrics}\n\n"
-        "| image | true caption | generated caption |\n| --- | --- | --- |\n" + "\n".join(rows) + "\n\n"
-        "![training curves](./curves.png)\n",
-        encoding="utf-8",
+        f"`{card.base_model}`) trained on `{data_name}` for {card.extra['steps']} steps.",
+        "Captions the model writes for held-out images.",
+        ["true caption", "generated caption"], [(pixels, [truth, predicted]) for pixels, truth, predicted in examples],
+        stem="caption",
     )
 
 

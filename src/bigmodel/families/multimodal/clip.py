@@ -266,28 +266,41 @@ def write_report(
 ) -> None:
     """REPORT.md: metrics, and three example images each with the caption the model retrieves
     for it among all of the examples' captions (images saved under examples/)."""
-    from PIL import Image
-
     texts = sorted({c[0] for c in examples.captions})
     chosen = np.random.default_rng(0).choice(len(examples.captions), size=min(count, len(examples.captions)), replace=False)
     similarity = embed_images(model, image_data.pixel_values(examples.images[chosen], IMAGE_MEAN, IMAGE_STD)) @ embed_texts(
         model, tokenizer, texts, max_length
     ).T
-    (model_dir / "examples").mkdir()
     rows = []
-    for number, (index, best) in enumerate(zip(chosen, similarity.argmax(1)), start=1):
-        name = f"examples/example-{number}.png"
-        image = Image.fromarray(examples.images[index])
-        image.resize((image.width * 4, image.height * 4), Image.Resampling.NEAREST).save(model_dir / name)
+    for index, best in zip(chosen, similarity.argmax(1)):
         truth, found = examples.captions[index][0], texts[int(best)]
-        rows.append(f"| ![example {number}](./{name}) | {truth} | {found} | {'yes' if found == truth else 'no'} |")
+        rows.append((examples.images[index], [truth, found, "yes" if found == truth else "no"]))
+    write_examples_report(
+        model_dir, card,
+        f"CLIP dual encoder (`CLIPModel`, {card.parameters:,} parameters, preset `{card.extra['preset']}`) trained "
+        f"with the contrastive loss on `{data_name}` for {card.extra['steps']} steps.",
+        f"Example retrievals: the caption the model picks for each image among {len(texts)} captions.",
+        ["true caption", "retrieved caption", "match"], rows, stem="example",
+    )
+
+
+def write_examples_report(model_dir: Path, card: checkpoint.ModelCard, intro: str, caption: str, columns: list[str],
+                          rows: list[tuple[np.ndarray, list[str]]], *, stem: str) -> None:
+    """REPORT.md of an image-text model: what it is, its metrics, example images (enlarged 4×,
+    saved as examples/<stem>-N.png) with a cell per column, and the training curves."""
+    from PIL import Image
+
+    (model_dir / "examples").mkdir()
+    lines = []
+    for number, (pixels, cells) in enumerate(rows, start=1):
+        name = f"examples/{stem}-{number}.png"
+        image = Image.fromarray(pixels)
+        image.resize((image.width * 4, image.height * 4), Image.Resampling.NEAREST).save(model_dir / name)
+        lines.append(f"| ![example {number}](./{name}) | " + " | ".join(cells) + " |")
     metrics = "\n".join(f"| {k} | {v} |" for k, v in card.metrics.items())
     (model_dir / "REPORT.md").write_text(
-        f"CLIP dual encoder (`CLIPModel`, {card.parameters:,} parameters, preset `{card.extra['preset']}`) trained "
-        f"with the contrastive loss on `{data_name}` for {card.extra['steps']} steps.\n\n"
-        f"| metric | value |\n| --- | --- |\n{metrics}\n\n"
-        f"Example retrievals: the caption the model picks for each image among {len(texts)} captions.\n\n"
-        "| image | true caption | retrieved caption | match |\n| --- | --- | --- | --- |\n" + "\n".join(rows) + "\n\n"
+        f"{intro}\n\n| metric | value |\n| --- | --- |\n{metrics}\n\n{caption}\n\n"
+        f"| image | {' | '.join(columns)} |\n|" + " --- |" * (len(columns) + 1) + "\n" + "\n".join(lines) + "\n\n"
         "![training curves](./curves.png)\n",
         encoding="utf-8",
     )
