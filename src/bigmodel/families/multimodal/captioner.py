@@ -23,7 +23,7 @@ import torch
 from bigmodel import checkpoint
 from bigmodel.data import images as image_data
 from bigmodel.errors import BigModelError
-from bigmodel.families.multimodal.clip import IMAGE_MEAN, IMAGE_STD, load_captioned, write_examples_report
+from bigmodel.families.multimodal.clip import IMAGE_MEAN, IMAGE_STD, load_captioned, load_multimodal, write_examples_report
 from bigmodel.families.multimodal.presets import CaptionerPreset, captioner_preset
 from bigmodel.train.metrics import plot_metrics
 from bigmodel.train.state import resume_or_start, save_training_state
@@ -306,17 +306,10 @@ class Captioner:
 
 
 def load_captioner(model_dir: Path) -> Captioner:
-    from transformers import AutoTokenizer, LlavaForConditionalGeneration
+    from transformers import LlavaForConditionalGeneration
 
-    checkpoint.require_family(model_dir, {"multimodal"}, "a multimodal captioner")
-    card = checkpoint.read_card(model_dir)
-    if card is not None and card.task != "image-captioning":
-        raise BigModelError(f"{model_dir} is a {card.task} model, not a captioner (train one with `multimodal train-captioner`)")
-    try:
-        model = LlavaForConditionalGeneration.from_pretrained(model_dir)
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    except (OSError, ValueError) as err:
-        raise BigModelError(f"{model_dir}: cannot load a LLaVA captioner ({str(err).splitlines()[0]})") from None
+    model, tokenizer, card = load_multimodal(model_dir, "image-captioning", LlavaForConditionalGeneration, "a captioner",
+                                             "train-captioner")
     max_tokens = card.extra.get("max_caption_tokens", 40) if card else 40
     return Captioner(model, tokenizer, model.config.vision_config.image_size, max_tokens)
 

@@ -340,18 +340,26 @@ class DualEncoder:
         ]
 
 
-def load_dual_encoder(model_dir: Path) -> DualEncoder:
-    from transformers import AutoTokenizer, CLIPModel
+def load_multimodal(model_dir: Path, task: str, model_class: Any, what: str, train_command: str) -> tuple[Any, Any, Any]:
+    """(model, tokenizer, card) of a multimodal model directory of the given task, checked first."""
+    from transformers import AutoTokenizer
 
-    checkpoint.require_family(model_dir, {"multimodal"}, "a multimodal (image–text) model")
+    checkpoint.require_family(model_dir, {"multimodal"}, what)
     card = checkpoint.read_card(model_dir)
-    if card is not None and card.task != "image-text-retrieval":
-        raise BigModelError(f"{model_dir} is a {card.task} model, not an image–text dual encoder (train one with `multimodal train-clip`)")
+    if card is not None and card.task != task:
+        raise BigModelError(f"{model_dir} is a {card.task} model, not {what} (train one with `multimodal {train_command}`)")
     try:
-        model = CLIPModel.from_pretrained(model_dir)
+        model = model_class.from_pretrained(model_dir)
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
     except (OSError, ValueError) as err:
-        raise BigModelError(f"{model_dir}: cannot load a CLIP dual encoder ({str(err).splitlines()[0]})") from None
+        raise BigModelError(f"{model_dir}: cannot load {what} ({str(err).splitlines()[0]})") from None
+    return model, tokenizer, card
+
+
+def load_dual_encoder(model_dir: Path) -> DualEncoder:
+    from transformers import CLIPModel
+
+    model, tokenizer, _ = load_multimodal(model_dir, "image-text-retrieval", CLIPModel, "an image–text dual encoder", "train-clip")
     return DualEncoder(model, tokenizer, model.config.vision_config.image_size, model.config.text_config.max_position_embeddings)
 
 
