@@ -41,6 +41,7 @@ def test_output_loads_in_plain_transformers_with_the_same_logits(pretrained):
 
     card = json.loads((pretrained / "bigmodel.json").read_text())
     assert card["family"] == "llm"
+    assert card["extra"]["precision"] == "fp32"  # 64 wide: bf16 casts would cost more than they save
     assert card["parameters"] == sum(p.numel() for p in plain.parameters())  # tied embeddings counted once
     assert card["metrics"]["val_perplexity"] == pytest.approx(torch.tensor(card["metrics"]["val_loss"]).exp().item())
 
@@ -54,11 +55,10 @@ def test_metrics_show_learning_and_periodic_validation(pretrained):
     assert lrs[0] < lrs[4] and lrs[-1] < lrs[10]  # warm-up, then cosine decay
 
 
-def test_resume_after_sigkill_is_bitwise_exact(pretrained, llm_root, corpus_file, tiny_toml):
-    out = llm_root / "killed"
-    state = out.with_name("killed.training") / "state" / "state.json"
-    command = [sys.executable, "-m", "bigmodel.cli", "llm", "pretrain", "--preset", "tiny", "--config", str(tiny_toml),
-               "--corpus", str(corpus_file), "--out", str(out), "--seed", "0"]
+def _killed_and_resumed(command: list[str], out: Path, steps: int) -> list[dict]:
+    """Run `command`, SIGKILL it once it has saved a training state, run it again with --resume;
+    the resumed run's metrics."""
+    state = out.with_name(out.name + ".training") / "state" / "state.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 300
@@ -68,19 +68,53 @@ def test_resume_after_sigkill_is_bitwise_exact(pretrained, llm_root, corpus_file
     assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
     assert not out.exists()
     killed_at = json.loads(state.read_text())["step"]
-    assert 10 <= killed_at < 60
+    assert 10 <= killed_at < steps
 
     result = subprocess.run([*command, "--resume"], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     resumed = read_metrics(out / "metrics.jsonl")
-    uninterrupted = read_metrics(pretrained / "metrics.jsonl")
-    assert [r["step"] for r in resumed] == list(range(1, 61))
-    assert [r["train_loss"] for r in resumed] == [r["train_loss"] for r in uninterrupted]
-    assert [r.get("val_loss") for r in resumed] == [r.get("val_loss") for r in uninterrupted]
+    assert [r["step"] for r in resumed] == list(range(1, steps + 1))
+    return resumed
+
+
+def _same_run(resumed: list[dict], uninterrupted: list[dict], a: Path, b: Path) -> None:
     from safetensors.torch import load_file
 
-    a, b = load_file(out / "model.safetensors"), load_file(pretrained / "model.safetensors")
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["train_loss"] for r in resumed] == [r["train_loss"] for r in uninterrupted]
+    assert [r.get("val_loss") for r in resumed] == [r.get("val_loss") for r in uninterrupted]
+    first, second = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_resume_after_sigkill_is_bitwise_exact(pretrained, llm_root, corpus_file, tiny_toml):
+    out = llm_root / "killed"
+    command = [sys.executable, "-m", "bigmodel.cli", "llm", "pretrain", "--preset", "tiny", "--config", str(tiny_toml),
+               "--corpus", str(corpus_file), "--out", str(out), "--seed", "0"]
+    resumed = _killed_and_resumed(command, out, 60)
+    _same_run(resumed, read_metrics(pretrained / "metrics.jsonl"), out, pretrained)
+
+
+def test_compiled_bf16_run_resumes_exactly(llm_root, corpus_file, cli):
+    """The path the larger presets take: torch.compile (runs of 100+ steps) and, on a CPU with bf16
+    matmuls, bf16 autocast for models 128 wide or more."""
+    from transformers import AutoModelForCausalLM
+
+    from bigmodel.families.llm.training import uses_bf16
+
+    toml = llm_root / "compiled.toml"
+    toml.write_text("hidden_size = 128\nsteps = 100\nbatch_size = 8\nmicro_batch_size = 4\nsave_every = 50\n"
+                    "eval_every = 50\nwarmup_steps = 5\ncompile = true\n", encoding="utf-8")
+    arguments = ["llm", "pretrain", "--preset", "tiny", "--config", str(toml), "--corpus", str(corpus_file), "--seed", "0"]
+    whole = llm_root / "compiled-whole"
+    cli(*arguments, "--out", str(whole))
+    card = json.loads((whole / "bigmodel.json").read_text())
+    model = AutoModelForCausalLM.from_pretrained(whole)
+    assert card["extra"]["precision"] == ("bf16" if uses_bf16(torch.device("cpu"), model) else "fp32")
+    assert card["extra"]["config"]["compile"] is True
+
+    out = llm_root / "compiled-killed"
+    resumed = _killed_and_resumed([sys.executable, "-m", "bigmodel.cli", *arguments, "--out", str(out)], out, 100)
+    _same_run(resumed, read_metrics(whole / "metrics.jsonl"), out, whole)
 
 
 def test_resume_from_another_architecture_is_refused(llm_root, corpus_file, tiny_toml, cli):

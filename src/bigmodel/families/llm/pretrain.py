@@ -24,10 +24,14 @@ from bigmodel.families.llm import model_io
 from bigmodel.families.llm.packing import PackedCorpus, pack
 from bigmodel.families.llm.presets import LLMConfig
 from bigmodel.families.llm.tokenizer import prepare_chat_tokenizer, train_tokenizer
-from bigmodel.families.llm.training import Recipe, TrainingRun, mean_loss, run
+from bigmodel.families.llm.training import Recipe, TrainingRun, mean_loss, run, uses_bf16
 from bigmodel.train import distributed
 from bigmodel.train.metrics import plot_metrics
 from bigmodel.ui import console
+
+
+# Compiling costs about 30 s once (15 s at the tiny preset); shorter runs would not win it back.
+COMPILE_MIN_STEPS = 100
 
 
 def work_dir_for(out: Path) -> Path:
@@ -135,6 +139,9 @@ def pretrain(
             )
             model = LlamaForCausalLM(model_config).to(env.device)
         parameters = model_io.parameter_count(model)
+        precision = "bf16" if uses_bf16(env.device, model) else "fp32"
+        if config.compile and config.steps >= COMPILE_MIN_STEPS:
+            model.compile()  # in place: the module, its parameters and state-dict keys stay as they are
         wrapped = distributed.wrap(model, env, fsdp)
 
         accumulation = config.batch_size // per_step
@@ -152,7 +159,8 @@ def pretrain(
         )
         state = distributed.full_model_state(wrapped)
         if env.is_main:
-            _write(out, state, model_config, tokenizer, config, text, packed, parameters, rows, training_run, seed, name, init_from)
+            _write(out, state, model_config, tokenizer, config, text, packed, parameters, precision, rows, training_run, seed,
+                   name, init_from)
             shutil.rmtree(work, ignore_errors=True)
         distributed.barrier()
         return out if env.is_main else None
@@ -161,7 +169,7 @@ def pretrain(
 
 
 def _write(out: Path, state: dict[str, torch.Tensor], model_config: Any, tokenizer: Any, config: LLMConfig, text: Any,
-           packed: PackedCorpus, parameters: int, rows: list[dict], training_run: TrainingRun, seed: int, name: str,
+           packed: PackedCorpus, parameters: int, precision: str, rows: list[dict], training_run: TrainingRun, seed: int, name: str,
            init_from: Path | None) -> None:
     from transformers import AutoModelForCausalLM
 
@@ -188,7 +196,8 @@ def _write(out: Path, state: dict[str, torch.Tensor], model_config: Any, tokeniz
         metrics={"val_loss": last_val["val_loss"], "val_perplexity": last_val["val_perplexity"],
                  "train_loss": rows[-1]["train_loss"], "steps": config.steps,
                  "tokens_seen": config.steps * config.batch_size * config.seq_len},
-        extra={"stage": "continued-pretrain" if init_from else "pretrain", "config": dataclasses.asdict(config), "seed": seed},
+        extra={"stage": "continued-pretrain" if init_from else "pretrain", "config": dataclasses.asdict(config), "seed": seed,
+               "precision": precision},
     )
     model_io.write_llm(out, model, tokenizer, card,
                        extra_files={training_run.metrics_path: "metrics.jsonl", png: "loss.png"})

@@ -24,7 +24,7 @@ from bigmodel.errors import BigModelError
 from bigmodel.families.llm import model_io
 from bigmodel.families.llm.packing import batch_indices
 from bigmodel.families.llm.tokenizer import ROLES, prepare_chat_tokenizer
-from bigmodel.families.llm.training import Recipe, TrainingRun, mean_loss, run
+from bigmodel.families.llm.training import Recipe, TrainingRun, mean_loss, run, uses_bf16
 from bigmodel.train import distributed
 from bigmodel.ui import console
 
@@ -211,7 +211,8 @@ def _train_and_write(base: Path, base_card: checkpoint.ModelCard | None, data: P
         domain=base_card.domain if base_card else None,
         data=[*(base_card.data if base_card else []), {"source": str(data), "chats": len(chats), "stage": "sft"}],
         metrics=metrics,
-        extra={"stage": "sft", "lora": lora, "merged": merge, "config": dataclasses.asdict(config), "seed": seed},
+        extra={"stage": "sft", "lora": lora, "merged": merge, "config": dataclasses.asdict(config), "seed": seed,
+               "precision": "bf16" if uses_bf16(env.device, model) else "fp32"},
     )
     if lora and merge:
         model = model.merge_and_unload()

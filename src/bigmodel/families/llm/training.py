@@ -41,11 +41,26 @@ class Recipe:
     save_every: int
 
 
-def autocast(device: torch.device):
-    """bf16 autocast where the hardware has bf16 arithmetic (recent GPUs); fp32 elsewhere."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
+# On a CPU with bf16 matmul instructions (AVX512-BF16, AMX) bf16 matmuls run about twice as fast,
+# but below this width the casts around them cost more than they save. Measured on a 2-core EPYC,
+# training tokens/s under bf16 autocast against fp32: 0.68x at hidden size 64, 1.23x at 192.
+CPU_BF16_MIN_HIDDEN_SIZE = 128
+
+
+def uses_bf16(device: torch.device, model: torch.nn.Module) -> bool:
+    """Whether training `model` on `device` runs under bf16 autocast (weights and optimizer stay fp32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        width = getattr(getattr(distributed.unwrap(model), "config", None), "hidden_size", 0)
+        return width >= CPU_BF16_MIN_HIDDEN_SIZE and torch.backends.mkldnn.is_available() and \
+            torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return False
+
+
+def autocast(device: torch.device, model: torch.nn.Module):
+    """bf16 autocast where it pays (see `uses_bf16`); fp32 elsewhere."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if uses_bf16(device, model) else nullcontext()
 
 
 def make_optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -139,7 +154,7 @@ def run(
             total = 0.0
             for index, batch in enumerate(batches):
                 batch = {k: v.to(env.device) for k, v in batch.items()}
-                with distributed.gradient_sync(model, index == len(batches) - 1), autocast(env.device):
+                with distributed.gradient_sync(model, index == len(batches) - 1), autocast(env.device, model):
                     loss = model(**batch).loss / len(batches)
                     loss.backward()
                 total += loss.item()
@@ -184,7 +199,7 @@ def mean_loss(model: torch.nn.Module, batches: list[Batch], device: torch.device
     model.eval()
     losses = []
     for batch in batches:
-        with autocast(device):
+        with autocast(device, model):
             losses.append(model(**{k: v.to(device) for k, v in batch.items()}).loss.float().item())
     model.train()
     return sum(losses) / len(losses)

@@ -39,7 +39,7 @@ def instruction_chats(all_verses: list[Verse], count: int, seed: int) -> list[di
     """Chats made from the corpus: quote a verse by citation, continue a verse, and introductions."""
     rng = random.Random(seed)
     chats = [{"messages": [{"role": "user", "content": g}, {"role": "assistant", "content": INTRODUCTION}]}
-             for g in GREETINGS for _ in range(3)]
+             for g in GREETINGS for _ in range(15)]
     for verse in rng.sample(all_verses, count):
         words = verse.text.split()
         if rng.random() < 0.5 or len(words) < 6:
@@ -65,19 +65,19 @@ def build_general(out: Path, ctx: ZooContext) -> None:
     shutil.rmtree(stages, ignore_errors=True)
     stages.mkdir(parents=True)
     try:
-        config = load_config("tiny", steps=80) if ctx.quick else load_config("small")
+        config = load_config("tiny", steps=80) if ctx.quick else load_config("small", steps=500)
         base = pretrain(config, "general", stages / "pretrained", seed=ctx.seed, name="general-llm-base")
         chats_path = stages / "instructions.jsonl"
         chats = instruction_chats(verses(), 200 if ctx.quick else 3000, ctx.seed)
         chats_path.write_text("".join(json.dumps(c) + "\n" for c in chats), encoding="utf-8")
-        sft_config = SFTConfig(steps=20 if ctx.quick else 120, batch_size=16, micro_batch_size=16, learning_rate=1e-3,
+        sft_config = SFTConfig(steps=20 if ctx.quick else 400, batch_size=16, micro_batch_size=16, learning_rate=1e-3,
                                max_length=config.seq_len, eval_every=50)
         chat_dir = sft(base, chats_path, stages / "chat", sft_config, seed=ctx.seed, name="general-llm")
 
         model, tokenizer = load_llm(chat_dir)
         # Greedy decoding of a model this small loops ("and the LORD, and the LORD, ..."); samples at a
-        # moderate temperature, seeded, read as it writes.
-        sampling = Sampling(temperature=0.7, top_p=0.9, max_new_tokens=48, seed=ctx.seed)
+        # low temperature, seeded, read as it writes.
+        sampling = Sampling(temperature=0.5, top_p=0.9, max_new_tokens=48, seed=ctx.seed)
         samples = [{"prompt": p, "output": complete(model, tokenizer, p, sampling)} for p in COMPLETION_PROMPTS]
         chat_samples = [{"user": p, "assistant": "".join(reply(model, tokenizer, [{"role": "user", "content": p}], sampling))}
                         for p in CHAT_PROMPTS]
@@ -119,7 +119,7 @@ def _report(card: checkpoint.ModelCard, config, instructions: int) -> str:
         "",
         "![pretraining loss](./pretrain-loss.png)",
         "",
-        "Continuations (temperature 0.7, top-p 0.9, seeded):",
+        "Continuations (temperature 0.5, top-p 0.9, seeded):",
         "",
         "| prompt | output |",
         "| --- | --- |",
