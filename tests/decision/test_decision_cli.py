@@ -1,4 +1,4 @@
-"""The commands as a user runs them: move, play (stdin), train --resume, and bad input."""
+"""The commands as a user runs them: move, play (stdin), train --resume, evaluate, and bad input."""
 
 import json
 import shutil
@@ -68,6 +68,40 @@ def test_train_command_and_resume(bigmodel_cli, tmp_path):
     facts = json.loads(result.stdout)
     assert facts["generation"] == 2 and facts["game"] == "connect4"
     assert checkpoint.read_card(out).extra["generation"] == 2
+
+    # What it reaches, against the exact solver and pure MCTS.
+    result = bigmodel_cli("decision", "evaluate", str(out), "--simulations", "8", "--opponent-simulations", "20",
+                          "--games", "2", "--positions", "4", "--json")
+    assert result.returncode == 0, result.stderr
+    measured = json.loads(result.stdout)
+    versus = measured["vs_pure_mcts"]
+    assert versus["games"] == 2 and versus["wins"] + versus["draws"] + versus["losses"] == 2
+    assert versus["rollout_simulations"] == 20 and versus["win_rate"] == versus["wins"] / 2
+    assert 1 <= measured["positions"] <= 4 and measured["informative_positions"] <= measured["positions"]
+    share = measured["solver_move_accuracy"]
+    assert share is None or 0 <= share <= 1
+    assert measured["solver_nodes"] > 0
+
+
+def test_evaluate_walks_every_tictactoe_game(bigmodel_cli, tictactoe_model, tmp_path):
+    result = bigmodel_cli("decision", "evaluate", str(tictactoe_model), "--simulations", "50", "--json")
+    assert result.returncode == 0, result.stderr
+    measured = json.loads(result.stdout)
+    for replies, total in (("optimal", "losses_vs_minimax"), ("all", "losses_vs_any_reply")):
+        games = measured["exhaustive"][replies]
+        for role in ("first", "second"):
+            assert games[role]["games"] == games[role]["wins"] + games[role]["draws"] + games[role]["losses"] > 0
+        assert measured[total] == games["first"]["losses"] + games["second"]["losses"]
+    # Against every legal reply there are far more games than against the perfect player's few.
+    assert measured["exhaustive"]["all"]["second"]["games"] > measured["exhaustive"]["optimal"]["second"]["games"]
+    text = bigmodel_cli("decision", "evaluate", str(tictactoe_model), "--simulations", "50")
+    assert text.returncode == 0 and f"losses against a perfect minimax player (every game, both colours): {measured['losses_vs_minimax']}" in text.stdout
+
+    assert_clear_error(bigmodel_cli("decision", "evaluate", str(tictactoe_model), "--games", "0"), "--games must be positive")
+    other = tmp_path / "llm"
+    other.mkdir()
+    checkpoint.write_card(other, checkpoint.ModelCard("llm", "text-generation", ["text"], ["text"], 10))
+    assert_clear_error(bigmodel_cli("decision", "evaluate", str(other)), "a decision (game-playing) model is needed", "is an llm model")
 
 
 def test_inspect_classifies_the_checkpoint_as_decision(bigmodel_cli, tictactoe_model):

@@ -1,4 +1,4 @@
-"""`bigmodel decision train|move` and `bigmodel play`. Thin: the work is in the library."""
+"""`bigmodel decision train|move|evaluate` and `bigmodel play`. Thin: the work is in the library."""
 
 from __future__ import annotations
 
@@ -92,6 +92,57 @@ def move(
         print(explain(analysis))
 
 
+def evaluate(
+    model_dir: Path = typer.Argument(..., help="A decision model directory."),
+    simulations: int = typer.Option(200, "--simulations", help="The agent's MCTS simulations per move."),
+    opponent_simulations: int = typer.Option(1000, "--opponent-simulations", help="Pure MCTS (random rollouts) simulations per move."),
+    games: int = typer.Option(10, "--games", help="Games against pure MCTS, both colours equally often."),
+    positions: int = typer.Option(50, "--positions", help="Connect Four: held-out self-play positions labelled by the exact solver."),
+    threads: int = typer.Option(1, "--threads"),
+    seed: int = typer.Option(0, "--seed"),
+    json_output: bool = typer.Option(False, "--json", help="Print the measurements as JSON."),
+) -> None:
+    """Measure a decision model against references that do not learn.
+
+    Tic-tac-toe: every game against a perfect minimax player and against any reply (exhaustive).
+    Connect Four: the share of held-out positions where the network's move is solver-optimal, and
+    wins against pure MCTS. Other games: wins against pure MCTS.
+
+    Example: bigmodel decision evaluate models/c4 --games 20 --json
+    """
+    import torch
+
+    from bigmodel.errors import BigModelError
+    from bigmodel.families.decision.alphazero import torch_threads
+    from bigmodel.families.decision.evaluate import StrengthTest, strength
+    from bigmodel.families.decision.model import load_model
+
+    for name, value in (("--simulations", simulations), ("--opponent-simulations", opponent_simulations),
+                        ("--games", games), ("--positions", positions), ("--threads", threads)):
+        if value <= 0:
+            raise BigModelError(f"{name} must be positive, found {value}")
+    torch.manual_seed(seed)
+    rules, net, card = load_model(model_dir)
+    test = StrengthTest(simulations, opponent_simulations, games, positions,
+                        explorer_simulations=(card.extra.get("simulations") if card else None) or 100, seed=seed)
+    with torch_threads(threads):
+        measured = strength(rules, net, test)
+    if json_output:
+        print(json.dumps(measured, indent=2))
+        return
+    print(f"{model_dir}: {rules.name}, agent at {simulations} simulations per move")
+    if "losses_vs_minimax" in measured:
+        print(f"  losses against a perfect minimax player (every game, both colours): {measured['losses_vs_minimax']}")
+        print(f"  losses against any legal reply: {measured['losses_vs_any_reply']}")
+        return
+    if measured.get("solver_move_accuracy") is not None:
+        print(f"  solver-optimal moves: {measured['solver_move_accuracy']:.0%} of {measured['informative_positions']} "
+              f"held-out positions where the choice matters")
+    versus = measured["vs_pure_mcts"]
+    print(f"  against {opponent_simulations}-simulation pure MCTS: {versus['wins']} wins, {versus['draws']} draws, "
+          f"{versus['losses']} losses in {versus['games']} games ({versus['win_rate']:.0%} wins)")
+
+
 def play(
     model_dir: Path = typer.Argument(..., help="A decision model directory."),
     second: bool = typer.Option(False, "--second", help="Let the model move first."),
@@ -134,5 +185,6 @@ def register(app: typer.Typer) -> None:
     )
     decision.command("train")(train)
     decision.command("move")(move)
+    decision.command("evaluate")(evaluate)
     app.add_typer(decision, name="decision")
     app.command("play")(play)

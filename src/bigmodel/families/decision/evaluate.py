@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from typing import Any
@@ -144,7 +145,8 @@ def win_rate_vs_rollouts(
 ) -> dict[str, Any]:
     """The agent against pure MCTS with random rollouts, both colours equally often."""
     reference = MCTSAgent(game, RolloutEvaluator(game, seed), SearchConfig(simulations, c_puct=2.0))
-    results = play_games(game, (agent, reference), games, rng)
+    with progress_bar(f"games against {simulations}-simulation pure MCTS", total=games) as advance:
+        results = play_games(game, (agent, reference), games, rng, on_finished=advance)
     return {
         "games": games,
         "rollout_simulations": simulations,
@@ -154,3 +156,50 @@ def win_rate_vs_rollouts(
         "win_rate": results.count(1.0) / games,
     }
 
+
+
+@dataclasses.dataclass(frozen=True)
+class StrengthTest:
+    """How a trained agent is measured: its search, the opponents', and the sample sizes."""
+
+    simulations: int = 200  # the agent's MCTS simulations per move
+    rollout_simulations: int = 1000  # pure MCTS with random rollouts, the fixed-strength opponent
+    rollout_games: int = 10  # against it, both colours equally often
+    positions: int = 50  # held-out self-play positions labelled by the exact solver (Connect Four)
+    position_games: int = 32  # fresh self-play games they are drawn from
+    min_moves: int = 14  # plies into a game before its positions count (the opening is book-like)
+    explorer_simulations: int = 100  # the self-play search that draws the positions
+    seed: int = 0
+
+
+def strength(game: Game, net: AlphaZeroNet, test: StrengthTest) -> dict[str, Any]:
+    """The agent (network + MCTS) against references that do not learn: for tic-tac-toe, every game
+    against a perfect minimax player and against any reply (exhaustive); for Connect Four, the
+    network's solver-optimal move rate on held-out positions and wins against pure MCTS; for other
+    games, wins against pure MCTS."""
+    import time
+
+    from bigmodel.families.decision.mcts import NetEvaluator
+
+    evaluator = NetEvaluator(net, game)
+    agent = MCTSAgent(game, evaluator, SearchConfig(test.simulations, in_flight=8))
+    result: dict[str, Any] = {"game": game.name, "simulations": test.simulations}
+    if game.name == "tictactoe":
+        exhaustive = {replies: exhaustive_results(game, agent, replies) for replies in ("optimal", "all")}
+        result.update(
+            exhaustive=exhaustive,
+            losses_vs_minimax=sum(exhaustive["optimal"][role]["losses"] for role in ("first", "second")),
+            losses_vs_any_reply=sum(exhaustive["all"][role]["losses"] for role in ("first", "second")),
+        )
+        return result
+    rng = np.random.default_rng(test.seed + 1)
+    if game.name == "connect4":
+        explorer = MCTSAgent(game, evaluator, SearchConfig(test.explorer_simulations, noise=0.25),
+                             temperature_moves=test.min_moves)
+        positions = held_out_positions(game, explorer, test.position_games, test.min_moves, test.positions, rng)
+        start = time.perf_counter()
+        accuracy = solver_accuracy(game, net, positions)
+        result.update(accuracy, solver_nodes_per_second=round(accuracy["solver_nodes"] / max(time.perf_counter() - start, 1e-9)))
+    result["vs_pure_mcts"] = win_rate_vs_rollouts(game, agent, test.rollout_simulations, test.rollout_games, rng,
+                                                  seed=test.seed)
+    return result

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -211,14 +211,20 @@ class RandomAgent:
 
 
 def play_games(
-    game: Game, agents: tuple[Agent, Agent], games: int, rng: np.random.Generator
+    game: Game, agents: tuple[Agent, Agent], games: int, rng: np.random.Generator,
+    on_finished: Callable[[int], None] | None = None,
 ) -> list[float]:
     """Play `games` games between two agents, alternating who starts, all games in lock-step so
     each agent decides for every game it has to move in at once. Returns results for agents[0]:
-    1 win, 0 draw, -1 loss; agents[0] starts the even-numbered games."""
+    1 win, 0 draw, -1 loss; agents[0] starts the even-numbered games. `on_finished(n)` is told
+    of the n games that ended in each round (a progress bar)."""
     states = [game.initial_state() for _ in range(games)]
+    running = games
     while True:
         active = [i for i, s in enumerate(states) if s.value is None]
+        if on_finished is not None and len(active) < running:
+            on_finished(running - len(active))
+        running = len(active)
         if not active:
             break
         for side in (0, 1):

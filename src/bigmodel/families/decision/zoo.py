@@ -87,43 +87,28 @@ def build_tictactoe(out: Path, ctx: ZooContext) -> None:
 
 
 def build_connect4(out: Path, ctx: ZooContext) -> None:
-    import numpy as np
-
     from bigmodel.families.decision import alphazero
-    from bigmodel.families.decision.evaluate import (
-        held_out_positions,
-        solver_accuracy,
-        win_rate_vs_rollouts,
-    )
-    from bigmodel.families.decision.mcts import MCTSAgent, NetEvaluator, SearchConfig
+    from bigmodel.families.decision.evaluate import StrengthTest, strength
 
     budget = CONNECT4["quick" if ctx.quick else "full"]
     settings = alphazero.default_settings("connect4", seed=ctx.seed, **budget)
-    positions_games, min_moves, position_count = (8, 16, 8) if ctx.quick else (32, 14, 50)
-    rollout_simulations, rollout_games = (200, 4) if ctx.quick else (1000, 10)
+    test = (StrengthTest(EVALUATION_SIMULATIONS, rollout_simulations=200, rollout_games=4, positions=8, position_games=8,
+                         min_moves=16, explorer_simulations=settings.simulations, seed=ctx.seed) if ctx.quick else
+            StrengthTest(EVALUATION_SIMULATIONS, explorer_simulations=settings.simulations, seed=ctx.seed))
     with alphazero.torch_threads(1):
         run = alphazero.train(settings, out)
-        game, rng = run.game, np.random.default_rng(ctx.seed + 1)
-        evaluator = NetEvaluator(run.best, game)
-        explorer = MCTSAgent(
-            game, evaluator, SearchConfig(settings.simulations, noise=settings.noise), temperature_moves=min_moves
-        )
-        positions = held_out_positions(game, explorer, positions_games, min_moves, position_count, rng)
-        start = time.perf_counter()
-        accuracy = solver_accuracy(game, run.best, positions)
-        solver_seconds = time.perf_counter() - start
-        agent = MCTSAgent(game, evaluator, SearchConfig(EVALUATION_SIMULATIONS, in_flight=8))
-        versus = win_rate_vs_rollouts(game, agent, rollout_simulations, rollout_games, rng, seed=ctx.seed)
+        measured = strength(run.game, run.best, test)
+    versus = measured["vs_pure_mcts"]
     metrics = {
         "generations": run.generation,
         "training_seconds": round(run.seconds, 1),
         "elo": run.card_extra()["elo"],
-        **accuracy,
-        "solver_nodes_per_second": round(accuracy["solver_nodes"] / max(solver_seconds, 1e-9)),
+        **{k: measured[k] for k in ("positions", "informative_positions", "solver_move_accuracy", "solver_nodes",
+                                    "solver_nodes_per_second")},
         "evaluation_simulations": EVALUATION_SIMULATIONS,
         "vs_pure_mcts": versus,
     }
-    share = accuracy["solver_move_accuracy"]
+    share = measured["solver_move_accuracy"]
     lines = [
         (
             f"AlphaZero for Connect Four, trained by self-play alone for {run.generation} generations "
@@ -135,11 +120,11 @@ def build_connect4(out: Path, ctx: ZooContext) -> None:
         "| measure | value |",
         "| --- | --- |",
         (
-            f"| network's move is solver-optimal (win > draw > loss), on {accuracy['informative_positions']} "
+            f"| network's move is solver-optimal (win > draw > loss), on {measured['informative_positions']} "
             f"held-out self-play positions where the choice matters | {'n/a' if share is None else f'{share:.0%}'} |"
         ),
         (
-            f"| wins against pure MCTS ({rollout_simulations} random-rollout simulations per move), both colours, "
+            f"| wins against pure MCTS ({test.rollout_simulations} random-rollout simulations per move), both colours, "
             f"agent at {EVALUATION_SIMULATIONS} simulations | {versus['wins']}/{versus['games']} "
             f"(draws {versus['draws']}, losses {versus['losses']}) |"
         ),
