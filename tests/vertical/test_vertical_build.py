@@ -146,13 +146,21 @@ def test_cpt_then_grounded_lora_on_a_users_qwen2(tmp_path, cli):
     assert (out / "retrieval" / "index.json").is_file()
 
 
-def test_cpt_plus_sft_keeps_no_index(base, tmp_path, cli):
+def test_cpt_plus_sft_keeps_no_index_and_stops_at_max_epochs(base, tmp_path, cli):
+    from bigmodel.train.metrics import read_metrics
+
     out = tmp_path / "cpt"
-    card = json.loads(cli("vertical", "build", "--base", str(base), "--domain", "travel", "--method", "cpt+sft",
-                          "--out", str(out), "--json", *TINY).stdout)
+    quick = ["--subset", "40", "--batch-size", "4", "--cpt-steps", "3"]  # TINY with many more steps asked for
+    result = cli("vertical", "build", "--base", str(base), "--domain", "travel", "--method", "cpt+sft", "--out", str(out),
+                 "--json", *quick, "--steps", "1000", "--max-epochs", "0.5")
+    card = json.loads(result.stdout)
     assert card["extra"]["retriever"] is None and card["domain"] == "travel"
     assert not (out / "retrieval").exists()
     assert card["data"][-1]["pack"] == "travel" and card["data"][-1]["stage"] == "cpt+sft"
+    # Half a pass over a 40-fact pack's chats, not 1,000 steps of repeating them.
+    steps = card["metrics"]["sft_steps"]
+    assert 1 <= steps < 100 and len(read_metrics(out / "metrics.jsonl")) == steps
+    assert f"fine-tuning for {steps} steps instead of 1,000: 0.5 passes" in " ".join(result.stderr.split())
 
 
 def test_bad_input_is_one_clear_line_and_writes_nothing(base, tmp_path, bigmodel_cli, cli):
@@ -175,6 +183,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(base, tmp_path, bigmodel
         (["--base", str(base), "--domain", "medical", "--merge"], "it needs --lora"),
         (["--base", str(base), "--domain", "medical", "--retriever", "tfidf"], "unknown retriever 'tfidf'"),
         (["--base", str(base), "--domain", "medical", "--steps", "0"], "'sft_steps' must be positive"),
+        (["--base", str(base), "--domain", "medical", "--max-epochs", "0"], "'max_epochs' must be positive"),
         (["--base", str(base), "--domain", "medical", "--general-share", "1"], "'general_share' must be in [0, 1)"),
         (["--base", str(base), "--domain", "medical", "--decoding", "greedy"], "--decoding 'greedy': choose extractive or free"),
     ]

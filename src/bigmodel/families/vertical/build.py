@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 import shutil
 from pathlib import Path
@@ -41,6 +42,10 @@ class VerticalRecipe:
     cpt_steps: int = 300
     cpt_learning_rate: float = 1e-3
     sft_steps: int = 1000
+    # A small pack repeated many times is memorised instead of read (finance, 1,114 questions, at
+    # 1,000 steps of 16: 6.8% accuracy, general perplexity 1,343); fine-tuning stops at this many
+    # passes over its data.
+    max_epochs: float = 3.0
     learning_rate: float = 3e-3
     batch_size: int = 16
     general_share: float = 0.3  # share of general text (cpt), general chats and text (sft) in the mix
@@ -53,7 +58,7 @@ class VerticalRecipe:
         for name in ("cpt_steps", "sft_steps", "batch_size", "top_k", "lora_rank"):
             if getattr(self, name) <= 0:
                 raise BigModelError(f"'{name}' must be positive, found {getattr(self, name)}")
-        for name in ("learning_rate", "cpt_learning_rate"):
+        for name in ("learning_rate", "cpt_learning_rate", "max_epochs"):
             if not getattr(self, name) > 0:
                 raise BigModelError(f"'{name}' must be positive, found {getattr(self, name)}")
         for name in ("general_share", "negative_share"):
@@ -198,9 +203,14 @@ def build_vertical(
         chats += [{"text": text} for text in general_texts(general - general // 2, seed)]
         random.Random(f"{seed}/sft").shuffle(chats)
         data = _write_jsonl(stages / "sft.jsonl", chats)
-        sft_config = SFTConfig(steps=recipe.sft_steps, batch_size=recipe.batch_size, micro_batch_size=recipe.batch_size,
+        steps = min(recipe.sft_steps, math.ceil(recipe.max_epochs * len(chats) / recipe.batch_size))
+        if steps < recipe.sft_steps:
+            console.print(f"note: fine-tuning for {steps:,} steps instead of {recipe.sft_steps:,}: "
+                          f"{recipe.max_epochs:g} passes over the {len(chats):,} chats (max_epochs)")
+        metrics["sft_steps"] = steps
+        sft_config = SFTConfig(steps=steps, batch_size=recipe.batch_size, micro_batch_size=recipe.batch_size,
                                learning_rate=recipe.learning_rate, max_length=512, lora_rank=recipe.lora_rank,
-                               warmup_steps=min(20, recipe.sft_steps // 10), eval_every=max(recipe.sft_steps // 4, 1))
+                               warmup_steps=min(20, steps // 10), eval_every=max(steps // 4, 1))
         tuned = sft(current, data, stages / out.name, sft_config, lora=lora, merge=merge, seed=seed)
         sft_card = checkpoint.read_card(tuned)
         metrics.update(sft_val_loss=sft_card.metrics.get("val_loss"), sft_train_loss=sft_card.metrics["train_loss"])

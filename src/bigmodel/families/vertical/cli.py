@@ -101,7 +101,8 @@ def build(
     retriever: str = typer.Option("bm25", "--retriever", help="bm25 | dense (all-MiniLM-L6-v2, offline)."),
     top_k: int = typer.Option(VerticalRecipe.top_k, "--top-k", help="Passages retrieved per question."),
     decoding: str = typer.Option("extractive", "--decoding", help="Grounded answers: extractive (a span of the passages, or \"I don't know\") | free."),
-    steps: int = typer.Option(VerticalRecipe.sft_steps, "--steps", help="Fine-tuning steps."),
+    steps: int = typer.Option(VerticalRecipe.sft_steps, "--steps", help="Fine-tuning steps (at most --max-epochs passes over the data)."),
+    max_epochs: float = typer.Option(VerticalRecipe.max_epochs, "--max-epochs", help="Passes over the fine-tuning data at most; a small pack repeated more is memorised, not read."),
     learning_rate: float = typer.Option(VerticalRecipe.learning_rate, "--learning-rate", help="Peak fine-tuning learning rate."),
     cpt_steps: int = typer.Option(VerticalRecipe.cpt_steps, "--cpt-steps", help="Continued-pretraining steps (cpt+sft, both)."),
     cpt_learning_rate: float = typer.Option(VerticalRecipe.cpt_learning_rate, "--cpt-learning-rate"),
@@ -123,7 +124,7 @@ def build(
 
     if decoding not in ("extractive", "free"):
         raise BigModelError(f"--decoding {decoding!r}: choose extractive or free")
-    recipe = VerticalRecipe(cpt_steps=cpt_steps, cpt_learning_rate=cpt_learning_rate, sft_steps=steps,
+    recipe = VerticalRecipe(cpt_steps=cpt_steps, cpt_learning_rate=cpt_learning_rate, sft_steps=steps, max_epochs=max_epochs,
                             learning_rate=learning_rate, batch_size=batch_size, general_share=general_share,
                             top_k=top_k, lora_rank=lora_rank, extractive=decoding == "extractive").validate()
     if subset is not None and subset < 1:
