@@ -184,6 +184,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(base, tmp_path, bigmodel
         (["--base", str(base), "--domain", "medical", "--retriever", "tfidf"], "unknown retriever 'tfidf'"),
         (["--base", str(base), "--domain", "medical", "--steps", "0"], "'sft_steps' must be positive"),
         (["--base", str(base), "--domain", "medical", "--max-epochs", "0"], "'max_epochs' must be positive"),
+        (["--base", str(base), "--domain", "medical", "--negative-share", "1"], "'negative_share' must be in [0, 1)"),
         (["--base", str(base), "--domain", "medical", "--general-share", "1"], "'general_share' must be in [0, 1)"),
         (["--base", str(base), "--domain", "medical", "--decoding", "greedy"], "--decoding 'greedy': choose extractive or free"),
     ]

@@ -108,6 +108,7 @@ def build(
     cpt_learning_rate: float = typer.Option(VerticalRecipe.cpt_learning_rate, "--cpt-learning-rate"),
     batch_size: int = typer.Option(VerticalRecipe.batch_size, "--batch-size", help="Sequences per step."),
     general_share: float = typer.Option(VerticalRecipe.general_share, "--general-share", help="Share of general text and chats mixed in."),
+    negative_share: float = typer.Option(VerticalRecipe.negative_share, "--negative-share", help="Share of training questions also asked with another fact's passages, answered \"I don't know\"."),
     lora: bool = typer.Option(False, "--lora", help="Fine-tune a LoRA adapter (peft) instead of every weight."),
     merge: bool = typer.Option(False, "--merge", help="Fold the LoRA adapter into the weights."),
     lora_rank: int = typer.Option(VerticalRecipe.lora_rank, "--lora-rank", help="Rank of the LoRA adapter."),
@@ -126,7 +127,7 @@ def build(
         raise BigModelError(f"--decoding {decoding!r}: choose extractive or free")
     recipe = VerticalRecipe(cpt_steps=cpt_steps, cpt_learning_rate=cpt_learning_rate, sft_steps=steps, max_epochs=max_epochs,
                             learning_rate=learning_rate, batch_size=batch_size, general_share=general_share,
-                            top_k=top_k, lora_rank=lora_rank, extractive=decoding == "extractive").validate()
+                            negative_share=negative_share, top_k=top_k, lora_rank=lora_rank, extractive=decoding == "extractive").validate()
     if subset is not None and subset < 1:
         raise BigModelError(f"--subset must be >= 1, found {subset}")
     written = build_vertical(base, domain, method, out, recipe, subset=subset, pack_seed=pack_seed, seed=seed,
