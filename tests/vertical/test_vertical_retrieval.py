@@ -144,6 +144,34 @@ def test_extractive_decoding_copies_a_phrase_or_abstains(make_llm, tmp_path):
     assert stops[len("code A00")] is False and stops[len("code A00.0")] is True
 
 
+def test_an_answer_never_begins_by_restating_what_the_question_names(make_llm, tmp_path):
+    """"A00.1 is Cholera ..." does not answer "What is A00.1?"; "Cholera ..." does, and so may a
+    span that begins with another code ("A00 is ...")."""
+    from bigmodel.families.llm.generate import SpanConstraint
+    from bigmodel.families.llm.model_io import load_tokenizer
+    from bigmodel.families.vertical.retrieval import Retriever, identifiers
+
+    tokenizer = load_tokenizer(make_llm(tmp_path / "random", seed=7, chat=True))
+    question = "Give the name of ICD-10 code A00.1."
+    assert identifiers(question) == ["ICD-10", "A00.1"]
+    passages = ["ICD-10 code A00.1 is Cholera due to Vibrio cholerae 01, biovar eltor.", "A00 is Cholera."]
+
+    def walks(constraint: SpanConstraint, span: str) -> bool:
+        ids = tokenizer(span, add_special_tokens=False)["input_ids"]
+        return all(token in constraint.allowed(ids[:n]) for n, token in enumerate(ids)) and \
+            tokenizer.eos_token_id in constraint.allowed(ids)
+
+    free = SpanConstraint(tokenizer, passages, ["I don't know"], tokenizer.eos_token_id)
+    grounded = Retriever("bm25", _passages()).constraints(tokenizer, [question], [[]])[0]
+    asked = SpanConstraint(tokenizer, passages, ["I don't know"], tokenizer.eos_token_id, asked=identifiers(question))
+    for span in ("A00.1 is Cholera due to Vibrio cholerae 01", "ICD-10 code A00.1 is Cholera due to Vibrio cholerae 01"):
+        assert walks(free, span) and not walks(asked, span), span
+    for span in ("Cholera due to Vibrio cholerae 01", "A00 is Cholera", "I don't know"):
+        assert walks(asked, span), span
+    assert walks(grounded, "I don't know") and grounded.allowed([]) == sorted(
+        set(tokenizer("I don't know", add_special_tokens=False)["input_ids"][:1]))
+
+
 def test_passages_that_do_not_fit_the_context_are_dropped_lowest_ranked_first(make_llm, tmp_path):
     from bigmodel.eval.ask import grounded_prompt, question_prompt
     from bigmodel.families.llm.model_io import load_tokenizer

@@ -113,7 +113,7 @@ def answer_questions(
         fitted = [grounded_prompt(tokenizer, item.question, chat, passages, room)
                   for item, passages in zip(items, retriever.search([item.question for item in items]))]
         prompts = [ids for ids, _ in fitted]
-        constraints = retriever.constraints(tokenizer, [kept for _, kept in fitted])
+        constraints = retriever.constraints(tokenizer, [item.question for item in items], [kept for _, kept in fitted])
     else:
         prompts = [question_prompt(tokenizer, item.question, chat) for item in items]
         constraints = [None] * len(items)

@@ -306,7 +306,7 @@ def create_app(models: dict[str, ServedModel], *, api_key: str | None = None, mo
         if room < 1:
             raise APIError(400, f"the question is too long for {model.name}'s context of {model.engine.context} tokens", "context_length_exceeded")
         sampling = Sampling(temperature=0, top_p=1, top_k=0, max_new_tokens=min(max_tokens, room), seed=0)
-        constraint = retriever.constraints(model.engine.tokenizer, [passages])[0] if retriever else None
+        constraint = retriever.constraints(model.engine.tokenizer, [question], [passages])[0] if retriever else None
         text, _ = await _collect(model.engine.submit(prompt_ids, sampling, constraint))
         return text, [p.text for p in passages]
 

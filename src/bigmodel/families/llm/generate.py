@@ -111,17 +111,26 @@ class SpanConstraint:
     ends, followed by the stop token. The model still chooses: whether to abstain, which span,
     where it stops; it cannot write words that are not in the passages.
 
+    A span may not begin with one of `asked`: the words that the question itself names (e.g. the
+    code asked about). An answer restates no part of its question: "A03.9 is Shigellosis" to
+    "Give the name of A03.9" is wrong by the answer's own terms, and was half of a 2.4M model's
+    wrong answers on ICD-10 before this rule.
+
     Spans are matched as the tokenizer encodes them standing alone, which is how a fine-tuned
     model writes an answer at the start of its turn."""
 
-    def __init__(self, tokenizer: Any, passages: Sequence[str], answers: Sequence[str], stop_id: int) -> None:
+    def __init__(self, tokenizer: Any, passages: Sequence[str], answers: Sequence[str], stop_id: int,
+                 asked: Sequence[str] = ()) -> None:
         self.stop_id = stop_id
         self.next_tokens: dict[tuple[int, ...], set[int]] = {}
+        restated = re.compile("|".join(rf"{re.escape(word)}(?![\w.\-]*\w)" for word in asked), re.IGNORECASE) if asked else None
         for answer in answers:
             ids = list(tokenizer(answer, add_special_tokens=False)["input_ids"])
             self._add(ids, [len(ids)])
         for text in passages:
             for start in {m.start() for m in _SPAN_START.finditer(text)}:
+                if restated is not None and restated.match(text, start):
+                    continue
                 span = text[start:]
                 encoded = tokenizer(span, add_special_tokens=False, return_offsets_mapping=True)
                 ends = [n + 1 for n, (_, end) in enumerate(encoded["offset_mapping"]) if _PHRASE_END.match(span, end)]

@@ -52,6 +52,11 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in WORD.findall(text)]
 
 
+def identifiers(text: str) -> list[str]:
+    """The words of `text` that name an entity: with a digit, or in capitals ("A00.1", "LHR", "EUR")."""
+    return [w for w in WORD.findall(text) if any(c.isdigit() for c in w) or (len(w) > 1 and w.isupper())]
+
+
 def grounded_question(question: str, passages: Sequence[Passage]) -> str:
     """The user turn of a grounded model: the passages, one a line (or that none was found), then the question."""
     lines = "\n".join(f"- {p.text}" for p in passages) or "- none found"
@@ -148,10 +153,10 @@ class Retriever:
 
     def _gate(self, query: str, row: Sequence[int]) -> list[int]:
         """The ranked passages that contain the query's rarest identifier (all of them when it names none)."""
-        identifiers = [w.lower() for w in WORD.findall(query) if any(c.isdigit() for c in w) or (len(w) > 1 and w.isupper())]
-        if not identifiers:
+        named = [w.lower() for w in identifiers(query)]
+        if not named:
             return list(row)
-        rarest = min(identifiers, key=lambda w: self._document_frequency.get(w, 0))
+        rarest = min(named, key=lambda w: self._document_frequency.get(w, 0))
         return [int(i) for i in row if rarest in self._passage_words[int(i)]]
 
     def _distinct(self, row: Sequence[int], k: int) -> list[Passage]:
@@ -166,15 +171,17 @@ class Retriever:
                     break
         return chosen
 
-    def constraints(self, tokenizer: Any, contexts: Sequence[Sequence[Passage]]) -> list[Any]:
-        """The decoding constraint for each question's passages (None each when decoding is free)."""
+    def constraints(self, tokenizer: Any, questions: Sequence[str], contexts: Sequence[Sequence[Passage]]) -> list[Any]:
+        """The decoding constraint for each question and its passages (None each when decoding is
+        free): a span of the passages that does not begin with an identifier the question names."""
         from bigmodel.eval.hallucination import ABSTAIN_ANSWER
         from bigmodel.families.llm.generate import SpanConstraint
 
         if not self.extractive:
             return [None] * len(contexts)
-        return [SpanConstraint(tokenizer, [p.text for p in passages], [ABSTAIN_ANSWER], tokenizer.eos_token_id)
-                for passages in contexts]
+        return [SpanConstraint(tokenizer, [p.text for p in passages], [ABSTAIN_ANSWER], tokenizer.eos_token_id,
+                               asked=identifiers(question))
+                for question, passages in zip(questions, contexts)]
 
     def save(self, folder: Path) -> None:
         """Write `folder/retrieval/`: index.json, passages.jsonl, and the embeddings (dense)."""
