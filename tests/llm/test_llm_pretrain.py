@@ -205,3 +205,17 @@ def test_a_given_tokenizer_is_reused(pretrained, llm_root, corpus_file):
 
     out = pretrain(load_config("tiny", steps=2, eval_every=1), str(corpus_file), llm_root / "reuse", tokenizer_dir=pretrained)
     assert json.loads((out / "tokenizer.json").read_text()) == json.loads((pretrained / "tokenizer.json").read_text())
+
+
+def test_without_a_cpp_compiler_training_runs_uncompiled(llm_root, corpus_file):
+    """torch.compile needs a C++ compiler on a CPU; a machine without one trains uncompiled, saying so."""
+    toml = llm_root / "no-compiler.toml"
+    toml.write_text("steps = 100\nbatch_size = 4\nmicro_batch_size = 4\nsave_every = 1000\neval_every = 100\n"
+                    "compile = true\n", encoding="utf-8")
+    out = llm_root / "no-compiler"
+    result = subprocess.run([sys.executable, "-m", "bigmodel.cli", "llm", "pretrain", "--preset", "tiny", "--config", str(toml),
+                             "--corpus", str(corpus_file), "--out", str(out)],
+                            capture_output=True, text=True, env={**os.environ, "PATH": "/nonexistent", "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "no C++ compiler found" in " ".join((result.stdout + result.stderr).split())
+    assert len(read_metrics(out / "metrics.jsonl")) == 100

@@ -34,6 +34,20 @@ from bigmodel.ui import console
 COMPILE_MIN_STEPS = 100
 
 
+def _has_compiler(device: torch.device) -> bool:
+    """On a CPU, torch.compile builds C++ kernels; a machine without a compiler trains uncompiled."""
+    if device.type != "cpu":
+        return True
+    from torch._inductor.cpp_builder import get_cpp_compiler
+    from torch._inductor.exc import InvalidCxxCompiler
+
+    try:
+        get_cpp_compiler()
+    except InvalidCxxCompiler:
+        return False
+    return True
+
+
 def work_dir_for(out: Path) -> Path:
     return out.with_name(out.name + ".training")
 
@@ -141,7 +155,11 @@ def pretrain(
         parameters = model_io.parameter_count(model)
         precision = "bf16" if uses_bf16(env.device, model) else "fp32"
         if config.compile and config.steps >= COMPILE_MIN_STEPS:
-            model.compile()  # in place: the module, its parameters and state-dict keys stay as they are
+            if _has_compiler(env.device):
+                model.compile()  # in place: the module, its parameters and state-dict keys stay as they are
+            elif env.is_main:
+                console.print("note: no C++ compiler found (g++ or clang++, or $CXX), which torch.compile needs on a "
+                              "CPU: training uncompiled")
         wrapped = distributed.wrap(model, env, fsdp)
 
         accumulation = config.batch_size // per_step
