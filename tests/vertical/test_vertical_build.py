@@ -4,6 +4,7 @@ read back as files, as `inspect` sees them and as the benchmark asks them; bad i
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 from pathlib import Path
 
@@ -157,9 +158,13 @@ def test_cpt_plus_sft_keeps_no_index_and_stops_at_max_epochs(base, tmp_path, cli
     assert card["extra"]["retriever"] is None and card["domain"] == "travel"
     assert not (out / "retrieval").exists()
     assert card["data"][-1]["pack"] == "travel" and card["data"][-1]["stage"] == "cpt+sft"
-    # Half a pass over a 40-fact pack's chats, not 1,000 steps of repeating them.
+    # Half a pass over a 40-fact pack's chats (its questions plus 30% general ones), not 1,000 steps.
+    from bigmodel.data.packs import resolve_pack
+
+    questions = len(resolve_pack("travel", subset=40).train)
+    chats = questions + round(questions * 0.3 / 0.7)
     steps = card["metrics"]["sft_steps"]
-    assert 1 <= steps < 100 and len(read_metrics(out / "metrics.jsonl")) == steps
+    assert steps == math.ceil(0.5 * chats / 4) and len(read_metrics(out / "metrics.jsonl")) == steps
     assert f"fine-tuning for {steps} steps instead of 1,000: 0.5 passes" in " ".join(result.stderr.split())
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from bigmodel.families.decision.games import BitState, Game, State
 from bigmodel.families.decision.mcts import (
     Agent,
     MCTSAgent,
+    NetEvaluator,
     RolloutEvaluator,
     SearchConfig,
     play_games,
@@ -177,10 +179,6 @@ def strength(game: Game, net: AlphaZeroNet, test: StrengthTest) -> dict[str, Any
     against a perfect minimax player and against any reply (exhaustive); for Connect Four, the
     network's solver-optimal move rate on held-out positions and wins against pure MCTS; for other
     games, wins against pure MCTS."""
-    import time
-
-    from bigmodel.families.decision.mcts import NetEvaluator
-
     evaluator = NetEvaluator(net, game)
     agent = MCTSAgent(game, evaluator, SearchConfig(test.simulations, in_flight=8))
     result: dict[str, Any] = {"game": game.name, "simulations": test.simulations}

@@ -3,6 +3,7 @@ trained by self-play on a fixed budget and measured against references that do n
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -39,17 +40,14 @@ EVALUATION_SIMULATIONS = 200
 
 def build_tictactoe(out: Path, ctx: ZooContext) -> None:
     from bigmodel.families.decision import alphazero
-    from bigmodel.families.decision.evaluate import exhaustive_results
-    from bigmodel.families.decision.mcts import MCTSAgent, NetEvaluator, SearchConfig
+    from bigmodel.families.decision.evaluate import StrengthTest, strength
 
     budget = TICTACTOE["quick" if ctx.quick else "full"]
     settings = alphazero.default_settings("tictactoe", seed=ctx.seed, **budget)
     with alphazero.torch_threads(1):
         run = alphazero.train(settings, out)
-        game = run.game
-        agent = MCTSAgent(game, NetEvaluator(run.best, game), SearchConfig(TICTACTOE_EVALUATION_SIMULATIONS, in_flight=8))
         start = time.perf_counter()
-        results = {replies: exhaustive_results(game, agent, replies) for replies in ("optimal", "all")}
+        results = strength(run.game, run.best, StrengthTest(TICTACTOE_EVALUATION_SIMULATIONS, seed=ctx.seed))["exhaustive"]
         seconds = time.perf_counter() - start
     metrics: dict[str, Any] = {
         "generations": run.generation,
@@ -92,9 +90,9 @@ def build_connect4(out: Path, ctx: ZooContext) -> None:
 
     budget = CONNECT4["quick" if ctx.quick else "full"]
     settings = alphazero.default_settings("connect4", seed=ctx.seed, **budget)
-    test = (StrengthTest(EVALUATION_SIMULATIONS, rollout_simulations=200, rollout_games=4, positions=8, position_games=8,
-                         min_moves=16, explorer_simulations=settings.simulations, seed=ctx.seed) if ctx.quick else
-            StrengthTest(EVALUATION_SIMULATIONS, explorer_simulations=settings.simulations, seed=ctx.seed))
+    test = StrengthTest(EVALUATION_SIMULATIONS, explorer_simulations=settings.simulations, seed=ctx.seed)
+    if ctx.quick:
+        test = dataclasses.replace(test, rollout_simulations=200, rollout_games=4, positions=8, position_games=8, min_moves=16)
     with alphazero.torch_threads(1):
         run = alphazero.train(settings, out)
         measured = strength(run.game, run.best, test)

@@ -58,9 +58,9 @@ def uses_bf16(device: torch.device, model: torch.nn.Module) -> bool:
     return False
 
 
-def autocast(device: torch.device, model: torch.nn.Module):
-    """bf16 autocast where it pays (see `uses_bf16`); fp32 elsewhere."""
-    return torch.autocast(device.type, dtype=torch.bfloat16) if uses_bf16(device, model) else nullcontext()
+def autocast(device: torch.device, bf16: bool):
+    """bf16 autocast when `bf16` (decided once per run by `uses_bf16`); fp32 otherwise."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
 def make_optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -136,6 +136,7 @@ def run(
         optimizer, num_warmup_steps=recipe.warmup_steps, num_training_steps=recipe.steps, min_lr_rate=recipe.min_lr_ratio
     )
     sharded = distributed.is_sharded(model)
+    bf16 = uses_bf16(env.device, model)
     start = 0
     if resume and sharded:
         start = distributed.load_sharded_training_state(training_run.state_dir, model, optimizer, scheduler)
@@ -154,7 +155,7 @@ def run(
             total = 0.0
             for index, batch in enumerate(batches):
                 batch = {k: v.to(env.device) for k, v in batch.items()}
-                with distributed.gradient_sync(model, index == len(batches) - 1), autocast(env.device, model):
+                with distributed.gradient_sync(model, index == len(batches) - 1), autocast(env.device, bf16):
                     loss = model(**batch).loss / len(batches)
                     loss.backward()
                 total += loss.item()
@@ -197,9 +198,10 @@ def run(
 def mean_loss(model: torch.nn.Module, batches: list[Batch], device: torch.device) -> float:
     """Mean loss over fixed batches, in eval mode (the same on every process)."""
     model.eval()
+    bf16 = uses_bf16(device, model)
     losses = []
     for batch in batches:
-        with autocast(device, model):
+        with autocast(device, bf16):
             losses.append(model(**{k: v.to(device) for k, v in batch.items()}).loss.float().item())
     model.train()
     return sum(losses) / len(losses)

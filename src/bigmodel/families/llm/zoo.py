@@ -35,12 +35,18 @@ INTRODUCTION = ("I am a small language model trained on the King James Bible. As
 GREETINGS = ["Hello! Who are you?", "Hi", "Hello", "Who are you?", "What can you do?", "Good morning!"]
 
 
+# Introductions among the instructions: enough repeats (15 of each greeting in the zoo's 3,090)
+# that a 2.4M model answers "Who are you?" with its introduction, not with a verse.
+INTRODUCTION_SHARE = 0.03
+
+
 def instruction_chats(all_verses: list[Verse], count: int, seed: int) -> list[dict]:
-    """Chats made from the corpus: quote a verse by citation, continue a verse, and introductions."""
+    """`count` chats made from the corpus: quote a verse by citation, continue a verse, and introductions."""
     rng = random.Random(seed)
+    repeats = round(count * INTRODUCTION_SHARE / len(GREETINGS))
     chats = [{"messages": [{"role": "user", "content": g}, {"role": "assistant", "content": INTRODUCTION}]}
-             for g in GREETINGS for _ in range(15)]
-    for verse in rng.sample(all_verses, count):
+             for g in GREETINGS for _ in range(repeats)]
+    for verse in rng.sample(all_verses, count - len(chats)):
         words = verse.text.split()
         if rng.random() < 0.5 or len(words) < 6:
             question = rng.choice(["Quote {}.", "What does {} say?", "Recite {}."]).format(verse.citation)
@@ -68,7 +74,7 @@ def build_general(out: Path, ctx: ZooContext) -> None:
         config = load_config("tiny", steps=80) if ctx.quick else load_config("small", steps=500)
         base = pretrain(config, "general", stages / "pretrained", seed=ctx.seed, name="general-llm-base")
         chats_path = stages / "instructions.jsonl"
-        chats = instruction_chats(verses(), 200 if ctx.quick else 3000, ctx.seed)
+        chats = instruction_chats(verses(), 200 if ctx.quick else 3090, ctx.seed)
         chats_path.write_text("".join(json.dumps(c) + "\n" for c in chats), encoding="utf-8")
         sft_config = SFTConfig(steps=20 if ctx.quick else 400, batch_size=16, micro_batch_size=16, learning_rate=1e-3,
                                max_length=config.seq_len, eval_every=50)
