@@ -75,6 +75,39 @@ def test_caption_command(captioner_dir, scene_folder, cli) -> None:
     assert results[0]["image"] == str(folder / "scene-1.png") and isinstance(results[0]["caption"], str)
 
 
+def test_captioner_starts_from_a_clip_vision_tower(clip_dir, tiny_llama, tmp_path, cli) -> None:
+    import torch
+    from transformers import CLIPModel, LlavaForConditionalGeneration
+
+    from bigmodel.families.multimodal.captioner import load_language_model, load_vision_encoder, new_captioner
+    from bigmodel.families.multimodal.presets import captioner_preset
+
+    clip = CLIPModel.from_pretrained(clip_dir)
+    lm, tokenizer = load_language_model(tiny_llama)
+    fresh = new_captioner(captioner_preset("tiny"), lm, tokenizer, load_vision_encoder(clip_dir))
+    tower = fresh.model.vision_tower.state_dict()
+    assert tower.keys() == clip.vision_model.state_dict().keys()
+    assert all(torch.equal(tower[k], v) for k, v in clip.vision_model.state_dict().items())
+
+    out = tmp_path / "captioner-from-clip"
+    cli("multimodal", "train-captioner", "--language-model", str(tiny_llama), "--vision-encoder", str(clip_dir),
+        "--preset", "tiny", "--steps", "2", "--out", str(out))
+    trained = LlavaForConditionalGeneration.from_pretrained(out)
+    for field in ("image_size", "patch_size", "hidden_size", "num_hidden_layers"):
+        assert getattr(trained.config.vision_config, field) == getattr(clip.config.vision_config, field)
+    card = json.loads((out / "bigmodel.json").read_text())
+    assert card["extra"]["vision_encoder"] == str(clip_dir) and card["base_model"] == str(tiny_llama)
+
+
+def test_vision_encoder_must_be_a_dual_encoder(captioner_dir, tiny_llama, tmp_path, cli) -> None:
+    for wrong, says in ((captioner_dir, "is not a CLIP dual encoder (its task is image-captioning)"),
+                        (tiny_llama, f"{tiny_llama} is an llm model")):
+        result = cli("multimodal", "train-captioner", "--language-model", str(tiny_llama), "--vision-encoder", str(wrong),
+                     "--preset", "tiny", "--steps", "2", "--out", str(tmp_path / "never"), check=False)
+        assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / "never").exists()
+
+
 def test_caption_refuses_a_dual_encoder_and_an_llm(clip_dir, tiny_llama, scene_folder, cli) -> None:
     image = str(scene_folder[0] / "scene-1.png")
     result = cli("caption", str(clip_dir), image, check=False)

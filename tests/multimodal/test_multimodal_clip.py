@@ -83,3 +83,22 @@ def test_contrastive_loss_treats_same_captions_as_matches() -> None:
     aligned = torch.tensor([[5.0, 5.0, -5.0], [5.0, 5.0, -5.0], [-5.0, -5.0, 5.0]])
     one_hot_ideal = torch.tensor([[5.0, -5.0, -5.0], [-5.0, 5.0, -5.0], [-5.0, -5.0, 5.0]])
     assert contrastive_loss(aligned, keys) < contrastive_loss(one_hot_ideal, keys)
+
+
+def test_hard_negative_texts_are_only_candidates_and_match_where_their_key_agrees() -> None:
+    from bigmodel.families.multimodal.clip import contrastive_loss
+
+    image_keys = torch.tensor([0, 1])
+    # texts: the two captions, a hard negative of image 0, and a "negative" that is image 1's caption
+    text_keys = torch.tensor([0, 1, -1, 1])
+    sees_the_difference = torch.tensor([[5.0, -5.0, -5.0, -5.0], [-5.0, 5.0, -5.0, 5.0]])
+    fooled = torch.tensor([[-5.0, -5.0, 5.0, -5.0], [-5.0, 5.0, -5.0, 5.0]])  # image 0 prefers its negative
+    low = contrastive_loss(sees_the_difference, image_keys, text_keys)
+    assert torch.isfinite(low), "the unmatched negative asks for no image"
+    assert contrastive_loss(fooled, image_keys, text_keys) > low + 2.0
+    # image 1 ranking the 4th text low is wrong: that text describes it
+    assert contrastive_loss(sees_the_difference, image_keys, torch.tensor([0, 1, -1, -2])) < low + 1e-6
+    snubbed = sees_the_difference.clone()
+    snubbed[1, 3] = -5.0
+    assert contrastive_loss(snubbed, image_keys, text_keys) > low + 1.0
+    assert torch.isclose(contrastive_loss(sees_the_difference[:, :2], image_keys), contrastive_loss(sees_the_difference[:, :2], image_keys, image_keys))

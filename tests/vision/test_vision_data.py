@@ -28,6 +28,21 @@ def test_shapes_hold_compositions_out_of_training() -> None:
     assert np.array_equal(again.train.images, split.train.images), "same seed, same scenes"
 
 
+def test_hard_negatives_change_one_thing_and_never_name_a_held_out_pair() -> None:
+    square = images.ShapeObject("square", "red", "small", "left")
+    circle = images.ShapeObject("circle", "yellow", "large", "right")
+    scene = images.Scene((square, circle))
+    negatives = images.hard_negatives(scene)
+    captions = {n.captions()[0] for n in negatives}
+    assert "a small red circle left of a large yellow circle" in captions  # shape
+    assert "a small blue square left of a large yellow circle" not in captions  # blue square is held out
+    assert "a large yellow circle left of a small red square" in captions  # order
+    assert scene.captions()[0] not in captions and not any(n.held_out for n in negatives)
+    # red square: 2 shapes + 2 colours (not blue) + 1 size; yellow circle: 1 shape (not triangle)
+    # + 2 colours (not green) + 1 size; and the swap
+    assert len(negatives) == 5 + 4 + 1
+
+
 def test_shapes_for_classification_are_single_objects_labelled_by_shape() -> None:
     from bigmodel.families.vision.train import load_dataset
 

@@ -212,6 +212,25 @@ class Scene:
         return [left_to_right, right_to_left, f"from left to right: {', '.join(names)}"]
 
 
+def hard_negatives(scene: Scene) -> list[Scene]:
+    """Scenes that differ from `scene` in one attribute of one object (its shape, colour or
+    size), or in the order of two objects: captions that share almost every word with the true
+    one, so a contrastive model must see shapes to tell them apart. None holds a HELD_OUT pair,
+    so training text never names one."""
+    variants = []
+    for i, obj in enumerate(scene.objects):
+        changed = [dataclasses.replace(obj, shape=s) for s in SHAPES if s != obj.shape]
+        changed += [dataclasses.replace(obj, colour=c) for c in COLOURS if c != obj.colour]
+        changed += [dataclasses.replace(obj, size=z) for z in SIZES if z != obj.size]
+        variants += [Scene(scene.objects[:i] + (new,) + scene.objects[i + 1 :]) for new in changed]
+    for i in range(len(scene.objects) - 1):
+        a, b = scene.objects[i], scene.objects[i + 1]
+        if (a.shape, a.colour, a.size) != (b.shape, b.colour, b.size):
+            swapped = (dataclasses.replace(b, position=a.position), dataclasses.replace(a, position=b.position))
+            variants.append(Scene(scene.objects[:i] + swapped + scene.objects[i + 2 :]))
+    return [v for v in variants if not v.held_out]
+
+
 def random_scene(rng: random.Random, max_objects: int = 3) -> Scene:
     count = rng.randint(1, max_objects)
     slots = sorted(rng.sample(range(len(POSITIONS)), count))

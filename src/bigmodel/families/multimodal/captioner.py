@@ -55,29 +55,50 @@ def load_language_model(path: Path) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def new_captioner(settings: CaptionerPreset, language_model: Any, tokenizer: Any) -> Any:
+def load_vision_encoder(path: Path) -> Any:
+    """The vision tower of a trained CLIP dual encoder directory (LLaVA starts from CLIP's)."""
+    from transformers import CLIPModel
+
+    checkpoint.require_family(path, {"multimodal"}, "a CLIP dual encoder (--vision-encoder)")
+    card = checkpoint.read_card(path)
+    if card is not None and card.task != "image-text-retrieval":
+        raise BigModelError(f"--vision-encoder {path} is not a CLIP dual encoder (its task is {card.task})")
+    try:
+        return CLIPModel.from_pretrained(path).vision_model
+    except (OSError, ValueError) as err:
+        raise BigModelError(f"--vision-encoder {path}: cannot load a CLIP model ({str(err).splitlines()[0]})") from None
+
+
+def new_captioner(settings: CaptionerPreset, language_model: Any, tokenizer: Any, vision_encoder: Any = None) -> Any:
+    """A LlavaForConditionalGeneration joining the language model and either a new vision tower
+    of the preset's size or `vision_encoder` (a CLIP vision transformer, weights copied)."""
     from transformers import (
         CLIPVisionConfig,
         LlavaConfig,
         LlavaForConditionalGeneration,
     )
 
-    vision = CLIPVisionConfig(
-        image_size=settings.image_size, patch_size=settings.patch_size, hidden_size=settings.vision_hidden,
-        intermediate_size=settings.vision_hidden * 4, num_hidden_layers=settings.vision_layers,
-        num_attention_heads=settings.heads,
-    )
+    if vision_encoder is not None:
+        vision = vision_encoder.config
+    else:
+        vision = CLIPVisionConfig(
+            image_size=settings.image_size, patch_size=settings.patch_size, hidden_size=settings.vision_hidden,
+            intermediate_size=settings.vision_hidden * 4, num_hidden_layers=settings.vision_layers,
+            num_attention_heads=settings.heads,
+        )
     config = LlavaConfig(
         vision_config=vision,
         text_config=language_model.config,
         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
-        image_seq_length=(settings.image_size // settings.patch_size) ** 2,
+        image_seq_length=(vision.image_size // vision.patch_size) ** 2,
         vision_feature_select_strategy="default",  # patch features, without the class token
         vision_feature_layer=-1,
     )
     model = LlavaForConditionalGeneration(config)
     model.model.language_model.load_state_dict(language_model.model.state_dict())
     model.lm_head.load_state_dict(language_model.lm_head.state_dict())
+    if vision_encoder is not None:
+        model.model.vision_tower.load_state_dict(vision_encoder.state_dict())
     return model
 
 
@@ -164,9 +185,11 @@ def train_captioner(
     seed: int = 0,
     steps: int | None = None,
     resume: bool = False,
+    vision_encoder: Path | None = None,
 ) -> checkpoint.ModelCard:
     """Train vision encoder, projector and language model together on captioned images; write
-    `out` (LlavaForConditionalGeneration + processor + card) atomically."""
+    `out` (LlavaForConditionalGeneration + processor + card) atomically. The vision encoder is
+    new, of the preset's size, or the vision tower of the CLIP dual encoder `vision_encoder`."""
     from transformers import (
         CLIPImageProcessorPil,
         LlavaProcessor,
@@ -179,18 +202,22 @@ def train_captioner(
             raise BigModelError(f"--steps must be at least 1, not {steps}")
         settings = dataclasses.replace(settings, steps=steps)
     checkpoint.require_family(language_model, {"llm", "vertical"}, "a language model (--language-model)")
+    vision = load_vision_encoder(vision_encoder) if vision_encoder is not None else None
+    if vision is not None:
+        settings = dataclasses.replace(settings, image_size=vision.config.image_size, patch_size=vision.config.patch_size)
     torch.manual_seed(seed)
     split = load_captioned(data, settings.image_size, seed, settings.scenes)
     lm, tokenizer = load_language_model(language_model)
-    model = new_captioner(settings, lm, tokenizer)
-    del lm
+    model = new_captioner(settings, lm, tokenizer, vision)
+    del lm, vision
     image_tokens = model.config.image_seq_length
     pixels = image_data.pixel_values(split.train.images, IMAGE_MEAN, IMAGE_STD)
     canonical = [c[0] for c in split.train.captions]
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(settings.warmup_fraction * settings.steps), settings.steps)
-    run_settings = {"data": data, "language_model": str(language_model), "preset": dataclasses.asdict(settings), "seed": seed}
+    run_settings = {"data": data, "language_model": str(language_model), "vision_encoder": str(vision_encoder),
+                    "preset": dataclasses.asdict(settings), "seed": seed}
     work = out.parent / f".{out.name}.training"
     state_dir = work / "state"
     start, log = resume_or_start(work, resume=resume, settings=run_settings, model=model, optimizer=optimizer,
@@ -250,7 +277,8 @@ def train_captioner(
         data=[split.provenance],
         metrics=metrics,
         extra={"preset": preset, "image_size": settings.image_size, "steps": settings.steps, "seed": seed,
-               "max_caption_tokens": settings.max_caption_tokens},
+               "max_caption_tokens": settings.max_caption_tokens,
+               "vision_encoder": str(vision_encoder) if vision_encoder is not None else None},
     )
     size = settings.image_size
     processor = LlavaProcessor(

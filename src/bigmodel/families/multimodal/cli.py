@@ -55,6 +55,9 @@ def train_captioner(
     language_model: Path = typer.Option(..., "--language-model", help="A causal LM directory (LLaMA family) with its tokenizer."),
     data: str = typer.Option("shapes", "--data", help="shapes, digits, or a folder of images with captions.jsonl."),
     preset: str = typer.Option("small", "--preset", help="tiny (tests), small (CPU demo) or base (LLaVA-1.5 vision sizes)."),
+    vision_encoder: Path = typer.Option(
+        None, "--vision-encoder", help="A trained CLIP dual encoder whose vision tower to start from (as LLaVA starts from CLIP's)."
+    ),
     out: Path = typer.Option(..., "--out", help="Model directory to write."),
     steps: int = typer.Option(None, "--steps", help="Training steps (default: the preset's)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last saved state of an interrupted run."),
@@ -65,13 +68,13 @@ def train_captioner(
 
     Saved as LlavaForConditionalGeneration with a LlavaProcessor, so transformers loads it.
 
-    Example: bigmodel multimodal train-captioner --language-model zoo/general-llm --out models/captioner
+    Example: bigmodel multimodal train-captioner --language-model zoo/general-llm --vision-encoder zoo/clip-shapes --out models/captioner
     """
     from bigmodel.families.multimodal.captioner import train_captioner as train
     from bigmodel.ui import stdout
 
     quiet_transformers()
-    card = train(data, language_model, out, preset=preset, seed=seed, steps=steps, resume=resume)
+    card = train(data, language_model, out, preset=preset, seed=seed, steps=steps, resume=resume, vision_encoder=vision_encoder)
     if json_output:
         print(json.dumps(card.to_json(), indent=2))
     else:

@@ -77,11 +77,17 @@ def tokenize(tokenizer: Any, texts: list[str], max_length: int) -> dict[str, tor
     return tokenizer(texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt")
 
 
-def contrastive_loss(logits_per_image: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-    """Symmetric cross-entropy where every pair with the same key is a match (soft targets)."""
-    same = (keys[:, None] == keys[None, :]).float()
-    targets = same / same.sum(1, keepdim=True)
-    return (F.cross_entropy(logits_per_image, targets) + F.cross_entropy(logits_per_image.T, targets)) / 2
+def contrastive_loss(logits_per_image: torch.Tensor, image_keys: torch.Tensor, text_keys: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric cross-entropy where every image–text pair with the same key is a match (soft
+    targets). `logits_per_image` is [images, texts]; texts beyond the images (hard negatives)
+    take part only as candidates for the images, and count as matches where their key agrees."""
+    text_keys = image_keys if text_keys is None else text_keys
+    same = (image_keys[:, None] == text_keys[None, :]).float()
+    image_to_text = F.cross_entropy(logits_per_image, same / same.sum(1, keepdim=True))
+    matched = same.sum(0) > 0  # texts that describe some image of the batch
+    columns = same[:, matched].T
+    text_to_image = F.cross_entropy(logits_per_image[:, matched].T, columns / columns.sum(1, keepdim=True))
+    return (image_to_text + text_to_image) / 2
 
 
 @torch.no_grad()
@@ -173,6 +179,9 @@ def train_clip(
     key_ids = {c: k for k, c in enumerate(sorted(set(canonical)))}
     keys = torch.tensor([key_ids[c] for c in canonical])
     pixels = image_data.pixel_values(train.images, IMAGE_MEAN, IMAGE_STD)
+    # Generated scenes also give each image hard negatives: its caption with one attribute or
+    # one order changed (NegCLIP), without which random batches never ask "circle or square?".
+    negatives = [image_data.hard_negatives(scene) for scene in train.scenes] if train.scenes is not None else None
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(settings.warmup_fraction * settings.steps), settings.steps)
@@ -194,13 +203,25 @@ def train_clip(
             epoch, position = divmod(step - 1, per_epoch)
             index = np.random.default_rng([seed, epoch]).permutation(n)[position * settings.batch_size : (position + 1) * settings.batch_size]
             rows = torch.from_numpy(first_phrasing[index] + rng.integers(0, phrasings[index]))
+            input_ids, attention_mask = tokens["input_ids"][rows], tokens["attention_mask"][rows]
+            image_keys = keys[torch.from_numpy(index)]
+            text_keys = image_keys
+            if negatives is not None:
+                chosen = [negatives[i][rng.integers(len(negatives[i]))] for i in index]
+                texts = [scene.captions()[rng.integers(3)] for scene in chosen]
+                extra = tokenize(tokenizer, texts, settings.max_text_length)
+                input_ids = torch.cat([input_ids, extra["input_ids"]])
+                attention_mask = torch.cat([attention_mask, extra["attention_mask"]])
+                # a negative of one image may be the very caption of another in the batch
+                text_keys = torch.cat([image_keys, torch.tensor([key_ids.get(s.captions()[0], -1 - j) for j, s in enumerate(chosen)])])
+            width = int(attention_mask.sum(1).max())  # no step pays for padding past its longest text
             generator.manual_seed(seed * 1_000_003 + step)
             output = model(
-                input_ids=tokens["input_ids"][rows],
-                attention_mask=tokens["attention_mask"][rows],
+                input_ids=input_ids[:, :width],
+                attention_mask=attention_mask[:, :width],
                 pixel_values=image_data.augment(pixels[torch.from_numpy(index)], generator, shift=0.05, degrees=5, zoom=0.05),
             )
-            loss = contrastive_loss(output.logits_per_image, keys[torch.from_numpy(index)])
+            loss = contrastive_loss(output.logits_per_image, image_keys, text_keys)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
