@@ -69,3 +69,22 @@ def test_unknown_domain_is_one_clear_line(tmp_path, bigmodel_cli):
     assert result.returncode == 2
     assert "--domains: unknown domain(s) astrology; known: medical, travel, finance" in result.stderr
     assert not (tmp_path / "z").exists()
+
+
+def test_captioner_joins_the_zoos_clip_and_llm_when_asked_for(quick_zoo, bigmodel_cli, tmp_path):
+    import shutil
+
+    root = tmp_path / "zoo"
+    shutil.copytree(quick_zoo[0], root)
+    assert "captioner-shapes" not in [m.name for m in _default_build()]
+    result = bigmodel_cli("zoo", "--quick", "--out", str(root), "--only", "captioner-shapes")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr.count("built and valid, kept") == 2  # general-llm and clip-shapes
+    card = json.loads((root / "captioner-shapes" / "bigmodel.json").read_text())
+    assert card["task"] == "image-captioning" and card["base_model"] == str(root / "general-llm")
+    assert card["extra"]["vision_encoder"] == str(root / "clip-shapes")
+    report = json.loads((root / "report.json").read_text())
+    entry = next(m for m in report["models"] if m["name"] == "captioner-shapes")
+    assert entry["inspect"]["family"] == "multimodal"
+    section = (root / "report.md").read_text().split("## captioner-shapes")[1].split("\n## ")[0]
+    assert section.count("](captioner-shapes/examples/caption-") == 3
