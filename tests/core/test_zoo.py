@@ -86,5 +86,7 @@ def test_captioner_joins_the_zoos_clip_and_llm_when_asked_for(quick_zoo, bigmode
     report = json.loads((root / "report.json").read_text())
     entry = next(m for m in report["models"] if m["name"] == "captioner-shapes")
     assert entry["inspect"]["family"] == "multimodal"
+    language_side = next(m for m in report["models"] if m["name"] == "general-llm")
+    assert language_side["inspect"]["chat"] is True and entry["inspect"]["chat"] is False, "captions are not chat turns"
     section = (root / "report.md").read_text().split("## captioner-shapes")[1].split("\n## ")[0]
     assert section.count("](captioner-shapes/examples/caption-") == 3

@@ -281,6 +281,7 @@ def train_captioner(
                "vision_encoder": str(vision_encoder) if vision_encoder is not None else None},
     )
     size = settings.image_size
+    tokenizer.chat_template = None  # it captions from [bos] <image>…, not in the LLM's chat turns
     processor = LlavaProcessor(
         image_processor=CLIPImageProcessorPil(  # saved as CLIPImageProcessor; needs no torchvision
             size={"shortest_edge": size}, crop_size={"height": size, "width": size}, resample=2,
