@@ -59,14 +59,11 @@ def load_vision_encoder(path: Path) -> Any:
     """The vision tower of a trained CLIP dual encoder directory (LLaVA starts from CLIP's)."""
     from transformers import CLIPModel
 
-    checkpoint.require_family(path, {"multimodal"}, "a CLIP dual encoder (--vision-encoder)")
-    card = checkpoint.read_card(path)
-    if card is not None and card.task != "image-text-retrieval":
-        raise BigModelError(f"--vision-encoder {path} is not a CLIP dual encoder (its task is {card.task})")
     try:
-        return CLIPModel.from_pretrained(path).vision_model
-    except (OSError, ValueError) as err:
-        raise BigModelError(f"--vision-encoder {path}: cannot load a CLIP model ({str(err).splitlines()[0]})") from None
+        clip, _, _ = load_multimodal(path, "image-text-retrieval", CLIPModel, "a CLIP dual encoder", "train-clip")
+    except BigModelError as err:
+        raise BigModelError(f"--vision-encoder: {err}") from None
+    return clip.vision_model
 
 
 def new_captioner(settings: CaptionerPreset, language_model: Any, tokenizer: Any, vision_encoder: Any = None) -> Any:

@@ -207,13 +207,12 @@ def train_clip(
             image_keys = keys[torch.from_numpy(index)]
             text_keys = image_keys
             if negatives is not None:
-                chosen = [negatives[i][rng.integers(len(negatives[i]))] for i in index]
-                texts = [scene.captions()[rng.integers(3)] for scene in chosen]
-                extra = tokenize(tokenizer, texts, settings.max_text_length)
+                chosen = [negatives[i][rng.integers(len(negatives[i]))].captions() for i in index]
+                extra = tokenize(tokenizer, [c[rng.integers(len(c))] for c in chosen], settings.max_text_length)
                 input_ids = torch.cat([input_ids, extra["input_ids"]])
                 attention_mask = torch.cat([attention_mask, extra["attention_mask"]])
                 # a negative of one image may be the very caption of another in the batch
-                text_keys = torch.cat([image_keys, torch.tensor([key_ids.get(s.captions()[0], -1 - j) for j, s in enumerate(chosen)])])
+                text_keys = torch.cat([image_keys, torch.tensor([key_ids.get(c[0], -1 - j) for j, c in enumerate(chosen)])])
             width = int(attention_mask.sum(1).max())  # no step pays for padding past its longest text
             generator.manual_seed(seed * 1_000_003 + step)
             output = model(
@@ -368,7 +367,7 @@ def load_multimodal(model_dir: Path, task: str, model_class: Any, what: str, tra
     checkpoint.require_family(model_dir, {"multimodal"}, what)
     card = checkpoint.read_card(model_dir)
     if card is not None and card.task != task:
-        raise BigModelError(f"{model_dir} is a {card.task} model, not {what} (train one with `multimodal {train_command}`)")
+        raise BigModelError(f"{model_dir} is not {what} (its task is {card.task}); train one with `multimodal {train_command}`")
     try:
         model = model_class.from_pretrained(model_dir)
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
