@@ -240,7 +240,30 @@ def require_family(model_dir: str | os.PathLike, allowed: set[str], needed: str)
     if family not in allowed:
         article = "an" if family[0] in "aeiou" or family == "llm" else "a"  # "an llm": said el-el-em
         raise BigModelError(f"{needed} is needed; {model_dir} is {article} {family} model")
+    problem = weights_problem(model_dir)
+    if problem is not None:
+        raise BigModelError(f"{model_dir}: its weights cannot be loaded, truncated or corrupt ({problem})")
     return family
+
+
+def weights_problem(model_dir: str | os.PathLike) -> str | None:
+    """What is wrong with a directory's safetensors weights (a missing shard, a truncated file, a
+    corrupt header), read from the file headers alone; None when they read, or when there are none."""
+    from bigmodel.taxonomy.readers.safetensors import read_safetensors_header
+
+    model_dir = Path(model_dir)
+    index = model_dir / WEIGHTS_INDEX_NAME
+    if index.is_file():
+        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    else:
+        files = [WEIGHTS_NAME] if (model_dir / WEIGHTS_NAME).is_file() else []
+    for name in files:
+        if not (model_dir / name).is_file():
+            return f"{name} is missing"
+        errors = [f.message for f in read_safetensors_header(model_dir / name).findings if f.severity == "error"]
+        if errors:
+            return errors[0] + (f"; {len(errors) - 1} more" if len(errors) > 1 else "")
+    return None
 
 
 def is_complete(model_dir: str | os.PathLike) -> bool:
@@ -249,16 +272,8 @@ def is_complete(model_dir: str | os.PathLike) -> bool:
     try:
         if read_card(model_dir) is None or not (model_dir / CONFIG_NAME).is_file():
             return False
-        from bigmodel.taxonomy.readers.safetensors import read_safetensors_header
-
-        index = model_dir / WEIGHTS_INDEX_NAME
-        if index.is_file():
-            files = set(json.loads(index.read_text())["weight_map"].values())
-        else:
-            files = {WEIGHTS_NAME}
-        for name in files:
-            if read_safetensors_header(model_dir / name).findings:
-                return False
-        return True
+        if not (model_dir / WEIGHTS_INDEX_NAME).is_file() and not (model_dir / WEIGHTS_NAME).is_file():
+            return False
+        return weights_problem(model_dir) is None
     except (BigModelError, OSError, ValueError, KeyError):
         return False

@@ -126,3 +126,27 @@ def test_require_family_names_what_was_found(tmp_path):
     assert checkpoint.require_family(model, {"vision"}, "a vision model") == "vision"
     with pytest.raises(BigModelError, match="no such model directory"):
         checkpoint.require_family(tmp_path / "missing", {"llm"}, "an LLM")
+
+
+def test_a_truncated_checkpoint_is_one_clear_line_for_every_family(quick_zoo, bigmodel_cli, tmp_path):
+    import shutil
+
+    from PIL import Image
+
+    image = tmp_path / "scene.png"
+    Image.new("RGB", (32, 32), (200, 40, 40)).save(image)
+    commands = {
+        "general-llm": ["generate", "{dir}", "--prompt", "In the beginning"],
+        "vit-digits": ["classify", "{dir}", str(image)],
+        "clip-shapes": ["retrieve", "{dir}", "--image", str(image), "--texts", "a red square"],
+        "alphazero-tictactoe": ["decision", "move", "{dir}", "--position", "x.o/.x./..."],
+    }
+    for name, command in commands.items():
+        broken = tmp_path / name
+        shutil.copytree(quick_zoo[0] / name, broken)
+        weights = broken / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+        result = bigmodel_cli(*[part.replace("{dir}", str(broken)) for part in command])
+        assert result.returncode == 2, (name, result.stderr[-1500:])
+        assert f"{broken}: its weights cannot be loaded, truncated or corrupt (model.safetensors" in result.stderr, name
+        assert "Traceback" not in result.stderr
