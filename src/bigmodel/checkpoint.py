@@ -190,13 +190,8 @@ def load_tensors(model_dir: str | os.PathLike) -> dict[str, Any]:
     from safetensors.torch import load_file
 
     model_dir = Path(model_dir)
-    index = model_dir / WEIGHTS_INDEX_NAME
-    if index.is_file():
-        weight_map = json.loads(index.read_text())["weight_map"]
-        files = sorted(set(weight_map.values()))
-    elif (model_dir / WEIGHTS_NAME).is_file():
-        files = [WEIGHTS_NAME]
-    else:
+    files = weight_files(model_dir)
+    if not files:
         raise BigModelError(f"{model_dir}: no {WEIGHTS_NAME} or {WEIGHTS_INDEX_NAME}")
     tensors: dict[str, Any] = {}
     for name in files:
@@ -231,8 +226,9 @@ def family_of(model_dir: str | os.PathLike) -> str:
 
 
 def require_family(model_dir: str | os.PathLike, allowed: set[str], needed: str) -> str:
-    """Refuse a model of the wrong family with one clear line, e.g.
-    "an LLM is needed; zoo/vit is a vision model"."""
+    """Refuse, with one clear line, a directory that is not a loadable model of an allowed family:
+    the wrong family ("an LLM is needed; zoo/vit is a vision model"), a config that does not
+    parse, or weights that are truncated or corrupt."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise BigModelError(f"{model_dir}: no such model directory")
@@ -240,10 +236,20 @@ def require_family(model_dir: str | os.PathLike, allowed: set[str], needed: str)
     if family not in allowed:
         article = "an" if family[0] in "aeiou" or family == "llm" else "a"  # "an llm": said el-el-em
         raise BigModelError(f"{needed} is needed; {model_dir} is {article} {family} model")
+    read_config(model_dir)  # a config that does not parse is named before the weights
     problem = weights_problem(model_dir)
     if problem is not None:
-        raise BigModelError(f"{model_dir}: its weights cannot be loaded, truncated or corrupt ({problem})")
+        raise BigModelError(problem)
     return family
+
+
+def weight_files(model_dir: Path) -> list[str]:
+    """The safetensors files a directory's weights are in: the index's shards, else
+    model.safetensors if there is one."""
+    index = model_dir / WEIGHTS_INDEX_NAME
+    if index.is_file():
+        return sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    return [WEIGHTS_NAME] if (model_dir / WEIGHTS_NAME).is_file() else []
 
 
 def weights_problem(model_dir: str | os.PathLike) -> str | None:
@@ -252,17 +258,13 @@ def weights_problem(model_dir: str | os.PathLike) -> str | None:
     from bigmodel.taxonomy.readers.safetensors import read_safetensors_header
 
     model_dir = Path(model_dir)
-    index = model_dir / WEIGHTS_INDEX_NAME
-    if index.is_file():
-        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-    else:
-        files = [WEIGHTS_NAME] if (model_dir / WEIGHTS_NAME).is_file() else []
-    for name in files:
+    for name in weight_files(model_dir):
         if not (model_dir / name).is_file():
-            return f"{name} is missing"
+            return f"{model_dir}: cannot read tensors, shard {name} is missing"
         errors = [f.message for f in read_safetensors_header(model_dir / name).findings if f.severity == "error"]
         if errors:
-            return errors[0] + (f"; {len(errors) - 1} more" if len(errors) > 1 else "")
+            more = f"; {len(errors) - 1} more" if len(errors) > 1 else ""
+            return f"{model_dir}: cannot read tensors, truncated or corrupt ({errors[0]}{more})"
     return None
 
 
@@ -272,8 +274,6 @@ def is_complete(model_dir: str | os.PathLike) -> bool:
     try:
         if read_card(model_dir) is None or not (model_dir / CONFIG_NAME).is_file():
             return False
-        if not (model_dir / WEIGHTS_INDEX_NAME).is_file() and not (model_dir / WEIGHTS_NAME).is_file():
-            return False
-        return weights_problem(model_dir) is None
+        return bool(weight_files(model_dir)) and weights_problem(model_dir) is None
     except (BigModelError, OSError, ValueError, KeyError):
         return False
