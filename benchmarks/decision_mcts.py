@@ -5,7 +5,8 @@
 - MCTS simulations/s on Connect Four with the policy-value network: 64 trees searching together
   (their leaves in one batch of 64) against the same search evaluating one leaf at a time, in the
   same run, for the tiny and small presets. Goal: >= 10x at batch 64 on CPU.
-- Self-play games/minute of the training loop's self-play (tic-tac-toe and Connect Four).
+- Self-play games/minute of the training loop's self-play (tic-tac-toe and Connect Four), and
+  Connect Four's with the games shared by 2 worker processes against 1 (`--workers`).
 - The exact Connect Four solver's speed in positions (negamax nodes) per second.
 """
 
@@ -22,12 +23,14 @@ import torch
 from bigmodel.families.decision.alphazero import (
     default_settings,
     self_play,
+    self_play_shard,
     torch_threads,
 )
 from bigmodel.families.decision.games import GAMES
 from bigmodel.families.decision.mcts import NetEvaluator, Node, SearchConfig, search
-from bigmodel.families.decision.network import AlphaZeroNet, NetConfig
+from bigmodel.families.decision.network import AlphaZeroNet, NetConfig, network_weights
 from bigmodel.families.decision.solver import Solver
+from bigmodel.families.decision.workers import GamePool, shard_sizes
 
 
 def start_positions(game, count: int, plies: int, seed: int) -> list:
@@ -91,6 +94,30 @@ def self_play_rate(name: str, games: int, **overrides) -> dict:
     }
 
 
+def worker_rates(name: str, games: int, workers: int, **overrides) -> dict:
+    """Self-play games/minute with the games shared by `workers` processes against one, same games."""
+    game = GAMES[name]
+    torch.manual_seed(0)
+    rates = {}
+    for count in (1, workers):
+        settings = default_settings(name, workers=count, **overrides)
+        weights = network_weights(AlphaZeroNet(NetConfig.from_preset(game, settings.preset)))
+        shards = [(settings, weights, seed, size) for seed, size in enumerate(shard_sizes(games, count))]
+        with GamePool(count) as pool:
+            pool.run("warm-up", self_play_shard, [(settings, weights, 0, 1)] * count, count)  # start the processes
+            start = time.perf_counter()
+            pool.run("self-play", self_play_shard, shards, games)
+            rates[count] = games * 60 / (time.perf_counter() - start)
+    return {
+        "game": name,
+        "games": games,
+        "simulations": overrides.get("simulations"),
+        "games_per_minute_1_worker": round(rates[1], 1),
+        f"games_per_minute_{workers}_workers": round(rates[workers], 1),
+        "speedup": round(rates[workers] / rates[1], 2),
+    }
+
+
 def solver_rate(positions: int, plies: int) -> dict:
     game = GAMES["connect4"]
     solver = Solver()
@@ -120,6 +147,7 @@ def main() -> None:
             self_play_rate("tictactoe", 16 if args.quick else 64),
             self_play_rate("connect4", 8 if args.quick else 32, simulations=50),
         ]
+        results["self_play_workers"] = worker_rates("connect4", 8 if args.quick else 32, 2, simulations=50)
         results["solver"] = solver_rate(5 if args.quick else 20, 16)
     print(json.dumps(results, indent=2))
     if args.json:

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -10,6 +11,7 @@ from bigmodel.families.decision.alphazero import Settings, resume, torch_threads
 from bigmodel.families.decision.evaluate import exhaustive_results
 from bigmodel.families.decision.mcts import MCTSAgent, NetEvaluator, SearchConfig
 from bigmodel.families.decision.model import load_model
+from bigmodel.families.decision.workers import shard_sizes
 from bigmodel.train.metrics import read_metrics
 
 
@@ -48,11 +50,14 @@ def small_settings(**overrides) -> Settings:
     return Settings(**{**values, **overrides})
 
 
-def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, workers):
+    """With two worker processes too: each shard of games has its own seed, so the games do not
+    depend on which process finishes first."""
     stopped, straight = tmp_path / "stopped", tmp_path / "straight"
-    train(small_settings(generations=2), stopped)
+    train(small_settings(generations=2, workers=workers), stopped)
     resume(stopped, generations=3)
-    train(small_settings(generations=3), straight)
+    train(small_settings(generations=3, workers=workers), straight)
     for name in ("model.safetensors", "training-state/model.safetensors", "training-state/optimizer.safetensors", "training-state/extra.safetensors"):
         a, b = load_file(stopped / name), load_file(straight / name)
         assert a.keys() == b.keys()
@@ -61,3 +66,13 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path):
     assert drop(read_metrics(stopped / "metrics.jsonl")) == drop(read_metrics(straight / "metrics.jsonl"))
     state = json.loads((stopped / "training-state" / "state.json").read_text())
     assert state["extra"]["generation"] == 3 and state["extra"]["rng"] == json.loads((straight / "training-state" / "state.json").read_text())["extra"]["rng"]
+
+
+def test_games_are_split_into_even_shards():
+    """Each shard alternates who starts, so even shards give both sides the first move equally."""
+    assert shard_sizes(64, 2) == [32, 32]
+    assert shard_sizes(20, 3) == [8, 6, 6]
+    assert shard_sizes(7, 2) == [4, 3]
+    assert shard_sizes(2, 4) == [2]
+    assert shard_sizes(1, 2) == [1]
+    assert shard_sizes(10, 1) == [10]

@@ -44,6 +44,9 @@ def test_bad_input_gets_one_clear_line(bigmodel_cli, tictactoe_model, tmp_path):
     )
     assert_clear_error(bigmodel_cli("decision", "train", "--out", model, "--resume", "--game", "gomoku9"), "plays tictactoe, not gomoku9")
     assert_clear_error(bigmodel_cli("decision", "train", "--out", str(tmp_path / "x"), "--game", "chess"), "unknown game 'chess'")
+    assert_clear_error(bigmodel_cli("decision", "train", "--out", str(tmp_path / "x"), "--game", "tictactoe", "--workers", "0"),
+                       "setting workers is 0; it must be positive")
+    assert not (tmp_path / "x").exists()
     broken = tmp_path / "broken"
     shutil.copytree(tictactoe_model, broken)
     weights = broken / "model.safetensors"
@@ -59,7 +62,7 @@ def test_bad_input_gets_one_clear_line(bigmodel_cli, tictactoe_model, tmp_path):
 
 def test_train_command_and_resume(bigmodel_cli, tmp_path):
     out = tmp_path / "c4"
-    args = ["--games", "4", "--simulations", "4", "--train-steps", "2", "--arena-games", "2"]
+    args = ["--games", "4", "--simulations", "4", "--train-steps", "2", "--arena-games", "2", "--workers", "2"]
     result = bigmodel_cli("decision", "train", "--game", "connect4", "--generations", "1", "--out", str(out), *args, "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["generation"] == 1
@@ -68,15 +71,17 @@ def test_train_command_and_resume(bigmodel_cli, tmp_path):
     facts = json.loads(result.stdout)
     assert facts["generation"] == 2 and facts["game"] == "connect4"
     assert checkpoint.read_card(out).extra["generation"] == 2
+    state = json.loads((out / "training-state" / "state.json").read_text())
+    assert state["extra"]["settings"]["workers"] == 2  # the run resumed with its own worker count
 
     # What it reaches, against the exact solver and pure MCTS.
     result = bigmodel_cli("decision", "evaluate", str(out), "--simulations", "8", "--opponent-simulations", "20",
-                          "--games", "2", "--positions", "4", "--json")
+                          "--games", "4", "--positions", "4", "--workers", "2", "--json")
     assert result.returncode == 0, result.stderr
     measured = json.loads(result.stdout)
     versus = measured["vs_pure_mcts"]
-    assert versus["games"] == 2 and versus["wins"] + versus["draws"] + versus["losses"] == 2
-    assert versus["rollout_simulations"] == 20 and versus["win_rate"] == versus["wins"] / 2
+    assert versus["games"] == 4 and versus["wins"] + versus["draws"] + versus["losses"] == 4
+    assert versus["rollout_simulations"] == 20 and versus["win_rate"] == versus["wins"] / 4
     # 32 fresh self-play games hold far more than 4 distinct positions past move 14.
     assert measured["positions"] == 4 and measured["informative_positions"] <= 4
     share = measured["solver_move_accuracy"]

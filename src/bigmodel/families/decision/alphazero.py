@@ -1,7 +1,7 @@
 """The AlphaZero loop: self-play -> replay buffer -> training -> arena gating -> repeat.
 
 Self-play games are played by the best network so far, all games of a generation together
-(their leaves share one network batch). A candidate network keeps training on the replay buffer
+(their leaves share one network batch), or shared by `workers` processes, one core each. A candidate network keeps training on the replay buffer
 (every position in a random symmetry); after each generation it plays the best network in an
 arena and replaces it when it scores at least `gate`. Each generation gets an Elo from that
 arena, relative to the untrained network (Elo 0).
@@ -19,7 +19,7 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,13 @@ from bigmodel.families.decision.mcts import (
     search,
 )
 from bigmodel.families.decision.model import write_model_files
-from bigmodel.families.decision.network import AlphaZeroNet, NetConfig
+from bigmodel.families.decision.network import (
+    AlphaZeroNet,
+    NetConfig,
+    network_from_weights,
+    network_weights,
+)
+from bigmodel.families.decision.workers import GamePool, shard_sizes
 from bigmodel.train.metrics import MetricsLog, plot_metrics
 from bigmodel.train.state import load_training_state, save_training_state
 from bigmodel.ui import console, progress_bar
@@ -70,6 +76,7 @@ class Settings:
     arena_temperature_moves: int = 2  # the arena opens with sampled moves so its games differ
     gate: float = 0.55
     seed: int = 0
+    workers: int = 1  # processes that play self-play and arena games, one core each
 
 
 # What suits each game when no option says otherwise (sizes of the search and of the data).
@@ -155,34 +162,45 @@ class ReplayBuffer:
 
 
 def self_play(
-    game: Game, net: AlphaZeroNet, settings: Settings, rng: np.random.Generator, games: int
+    game: Game, net: AlphaZeroNet, settings: Settings, rng: np.random.Generator, games: int,
+    advance: Callable[..., None] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """Play `games` games of the network against itself, all at once; return the positions seen
-    with their search policies and the final result for the player to move."""
+    with their search policies and the final result for the player to move. `advance(n)` is told
+    of finished games. Each move's search starts from the subtree the previous search built
+    below the move played, so its visits are not thrown away."""
     evaluator = NetEvaluator(net, game)
     config = SearchConfig(settings.simulations, settings.c_puct, noise=settings.noise)
-    states = [game.initial_state() for _ in range(games)]
+    roots = [Node(game.initial_state()) for _ in range(games)]
     histories: list[list[tuple[np.ndarray, np.ndarray, int]]] = [[] for _ in range(games)]
+    while True:
+        active = [i for i, root in enumerate(roots) if root.state.value is None]
+        if not active:
+            break
+        search(game, [roots[i] for i in active], evaluator, config, rng)
+        for i in active:
+            root, state = roots[i], roots[i].state
+            histories[i].append((game.canonical(state), root.visits / root.visits.sum(), game.current_player(state)))
+            temperature = 1.0 if state.moves < settings.temperature_moves else 0.0
+            move = pick_move(root.visits, temperature, rng)
+            roots[i] = root.children.get(move) or Node(game.apply(state, move))
+            if roots[i].state.value is not None and advance is not None:
+                advance(1)
     samples = []
-    with progress_bar("self-play", total=games) as advance:
-        while True:
-            active = [i for i, s in enumerate(states) if s.value is None]
-            if not active:
-                break
-            roots = [Node(states[i]) for i in active]
-            search(game, roots, evaluator, config, rng)
-            for i, root in zip(active, roots):
-                state = states[i]
-                histories[i].append((game.canonical(state), root.visits / root.visits.sum(), game.current_player(state)))
-                temperature = 1.0 if state.moves < settings.temperature_moves else 0.0
-                states[i] = game.apply(state, pick_move(root.visits, temperature, rng))
-                if states[i].value is not None:
-                    advance(1)
-    for state, history in zip(states, histories):
-        winner = None if state.value == 0 else 1 - game.current_player(state)
+    for root, history in zip(roots, histories):
+        winner = None if root.state.value == 0 else 1 - game.current_player(root.state)
         for planes, policy, player in history:
             samples.append((planes, policy, 0.0 if winner is None else (1.0 if player == winner else -1.0)))
     return samples
+
+
+def self_play_shard(
+    settings: Settings, weights: dict[str, np.ndarray], seed: int, games: int, advance: Callable[..., None]
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """One worker's part of a generation's self-play (see `GamePool`)."""
+    game = get_game(settings.game)
+    net = network_from_weights(NetConfig.from_preset(game, settings.preset), weights)
+    return self_play(game, net, settings, np.random.default_rng(seed), games, advance)
 
 
 def train_network(
@@ -207,15 +225,20 @@ def train_network(
     return policy_total / settings.train_steps, value_total / settings.train_steps
 
 
-def arena_score(game: Game, candidate: AlphaZeroNet, best: AlphaZeroNet, settings: Settings, rng: np.random.Generator) -> float:
-    """The candidate's score against the best network (win 1, draw 1/2), colours alternating."""
+def arena_shard(
+    settings: Settings, candidate: dict[str, np.ndarray], best: dict[str, np.ndarray], seed: int, games: int,
+    advance: Callable[..., None],
+) -> list[float]:
+    """One worker's part of the arena: the candidate's results (1, 0, -1) against the best network,
+    colours alternating."""
+    game = get_game(settings.game)
+    net_config = NetConfig.from_preset(game, settings.preset)
     config = SearchConfig(settings.simulations, settings.c_puct)
-    agents = (
-        MCTSAgent(game, NetEvaluator(candidate, game), config, settings.arena_temperature_moves),
-        MCTSAgent(game, NetEvaluator(best, game), config, settings.arena_temperature_moves),
+    agents = tuple(
+        MCTSAgent(game, NetEvaluator(network_from_weights(net_config, w), game), config, settings.arena_temperature_moves)
+        for w in (candidate, best)
     )
-    results = play_games(game, agents, settings.arena_games, rng)
-    return sum((r + 1) / 2 for r in results) / len(results)
+    return play_games(game, agents, games, np.random.default_rng(seed), on_finished=advance)
 
 
 def elo_difference(score: float, games: int) -> float:
@@ -273,25 +296,35 @@ class AlphaZero:
         if todo <= 0:
             console.print(f"{self.out}: already trained {self.generation} generations")
             return
-        with progress_bar(f"alphazero {game.name}", total=todo) as advance:
+        with GamePool(settings.workers) as pool, progress_bar(f"alphazero {game.name}", total=todo) as advance:
             while self.generation < settings.generations:
                 spent = self.seconds
                 last = self.history[-1]["seconds"] if self.history else 0.0
                 if settings.minutes is not None and spent + last > settings.minutes * 60:
                     console.print(f"time budget of {settings.minutes:g} min reached after generation {self.generation}")
                     break
-                row = self._generation()
+                row = self._generation(pool)
                 advance(1, elo=row["elo"], loss=row["policy_loss"] + row["value_loss"])
                 self.write()
 
-    def _generation(self) -> dict[str, Any]:
+    def _shards(self, games: int) -> list[tuple[int, int]]:
+        """(seed, games) for each worker's part of `games`."""
+        sizes = shard_sizes(games, self.settings.workers)
+        return list(zip(self.rng.integers(0, 2**63, len(sizes)).tolist(), sizes))
+
+    def _generation(self, pool: GamePool) -> dict[str, Any]:
         start = time.perf_counter()
-        settings, game = self.settings, self.game
-        samples = self_play(game, self.best, settings, self.rng, settings.games_per_generation)
+        settings = self.settings
+        best = network_weights(self.best)
+        shards = [(settings, best, seed, games) for seed, games in self._shards(settings.games_per_generation)]
+        samples = [sample for part in pool.run("self-play", self_play_shard, shards, settings.games_per_generation) for sample in part]
         for planes, policy, value in samples:
             self.buffer.add(planes, policy, value)
         policy_loss, value_loss = train_network(self.candidate, self.optimizer, self.buffer, settings, self.rng)
-        score = arena_score(game, self.candidate, self.best, settings, self.rng)
+        candidate = network_weights(self.candidate)
+        shards = [(settings, candidate, best, seed, games) for seed, games in self._shards(settings.arena_games)]
+        results = [r for part in pool.run("arena", arena_shard, shards, settings.arena_games) for r in part]
+        score = sum((r + 1) / 2 for r in results) / len(results)
         self.generation += 1
         elo = self.elo[self.best_generation] + elo_difference(score, settings.arena_games)
         self.elo.append(elo)
@@ -375,13 +408,17 @@ def train(settings: Settings, out: Path, threads: int = 1) -> AlphaZero:
 
 
 def resume(
-    out: Path, game: str | None = None, generations: int | None = None, minutes: float | None = None, threads: int = 1
+    out: Path, game: str | None = None, generations: int | None = None, minutes: float | None = None, threads: int = 1,
+    workers: int | None = None,
 ) -> AlphaZero:
-    """Continue the run saved in `out` up to `generations` (default: the saved target)."""
+    """Continue the run saved in `out` up to `generations` (default: the saved target); `workers`
+    replaces the run's own number of worker processes (the games then differ from an unstopped run)."""
     with torch_threads(threads):
         run = AlphaZero.resume(out, game)
         if generations is not None:
             run.settings.generations = generations
+        if workers is not None:
+            run.settings = default_settings(**{**dataclasses.asdict(run.settings), "workers": workers})
         run.settings.minutes = minutes
         run.run()
     return run

@@ -21,22 +21,27 @@ def train(
     train_steps: int | None = typer.Option(None, "--train-steps", help="Training steps per generation."),
     arena_games: int | None = typer.Option(None, "--arena-games", help="Arena games per generation."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
-    threads: int = typer.Option(1, "--threads", help="torch threads (search batches are small; 1 is fastest on CPU)."),
+    threads: int = typer.Option(1, "--threads", help="torch threads for training the network."),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Processes playing self-play and arena games, one core each (default 1; a run resumes with its own)."
+    ),
     seed: int = typer.Option(0, "--seed"),
     json_output: bool = typer.Option(False, "--json", help="Print the card's facts as JSON."),
 ) -> None:
     """Train an AlphaZero agent by self-play: MCTS + a policy-value network, arena-gated, with Elo.
 
     Writes a model directory (family decision) with metrics.jsonl, elo.png and training-state/
-    after every generation; --resume continues a stopped or killed run exactly.
+    after every generation; --resume continues a stopped or killed run exactly (with the same
+    --workers: each worker's games have their own seed).
 
     Example: bigmodel decision train --game tictactoe --preset tiny --minutes 2 --out models/ttt
+    Example, both cores of a 2-core machine: bigmodel decision train --game connect4 --preset small --minutes 60 --workers 2 --threads 2 --out models/c4
     """
     from bigmodel.errors import BigModelError
     from bigmodel.families.decision import alphazero
 
     if resume:
-        run = alphazero.resume(out, game, generations, minutes, threads)
+        run = alphazero.resume(out, game, generations, minutes, threads, workers)
     else:
         if game is None:
             raise BigModelError(f"--game is needed to start training: one of {GAME_NAMES}")
@@ -50,6 +55,7 @@ def train(
             train_steps=train_steps,
             arena_games=arena_games,
             seed=seed,
+            workers=workers,
         )
         run = alphazero.train(settings, out, threads)
     facts = run.card_extra()
@@ -99,6 +105,7 @@ def evaluate(
     games: int = typer.Option(10, "--games", help="Games against pure MCTS, both colours equally often."),
     positions: int = typer.Option(50, "--positions", help="Connect Four: held-out self-play positions labelled by the exact solver."),
     threads: int = typer.Option(1, "--threads"),
+    workers: int = typer.Option(1, "--workers", help="Processes sharing the games against pure MCTS, one core each."),
     seed: int = typer.Option(0, "--seed"),
     json_output: bool = typer.Option(False, "--json", help="Print the measurements as JSON."),
 ) -> None:
@@ -108,7 +115,7 @@ def evaluate(
     Connect Four: the share of held-out positions where the network's move is solver-optimal, and
     wins against pure MCTS. Other games: wins against pure MCTS.
 
-    Example: bigmodel decision evaluate models/c4 --games 20 --json
+    Example: bigmodel decision evaluate models/c4 --games 40 --workers 2 --json
     """
     import torch
 
@@ -118,7 +125,7 @@ def evaluate(
     from bigmodel.families.decision.model import load_model
 
     for name, value in (("--simulations", simulations), ("--opponent-simulations", opponent_simulations),
-                        ("--games", games), ("--positions", positions), ("--threads", threads)):
+                        ("--games", games), ("--positions", positions), ("--threads", threads), ("--workers", workers)):
         if value <= 0:
             raise BigModelError(f"{name} must be positive, found {value}")
     torch.manual_seed(seed)
@@ -126,7 +133,7 @@ def evaluate(
     test = StrengthTest(simulations, opponent_simulations, games, positions,
                         explorer_simulations=(card.extra.get("simulations") if card else None) or 100, seed=seed)
     with torch_threads(threads):
-        measured = strength(rules, net, test)
+        measured = strength(rules, net, test, workers)
     if json_output:
         print(json.dumps(measured, indent=2))
         return

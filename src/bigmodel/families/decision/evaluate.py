@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from bigmodel.families.decision.games import BitState, Game, State
+from bigmodel.families.decision.games import BitState, Game, State, get_game
 from bigmodel.families.decision.mcts import (
     Agent,
     MCTSAgent,
@@ -25,8 +25,14 @@ from bigmodel.families.decision.mcts import (
     SearchConfig,
     play_games,
 )
-from bigmodel.families.decision.network import AlphaZeroNet
+from bigmodel.families.decision.network import (
+    AlphaZeroNet,
+    NetConfig,
+    network_from_weights,
+    network_weights,
+)
 from bigmodel.families.decision.solver import Solver
+from bigmodel.families.decision.workers import GamePool, shard_sizes
 from bigmodel.ui import progress_bar
 
 
@@ -142,22 +148,16 @@ def solver_accuracy(game: Game, net: AlphaZeroNet, positions: Sequence[BitState]
     }
 
 
-def win_rate_vs_rollouts(
-    game: Game, agent: Agent, simulations: int, games: int, rng: np.random.Generator, seed: int = 0
-) -> dict[str, Any]:
-    """The agent against pure MCTS with random rollouts, both colours equally often."""
-    reference = MCTSAgent(game, RolloutEvaluator(game, seed), SearchConfig(simulations, c_puct=2.0))
-    with progress_bar(f"games against {simulations}-simulation pure MCTS", total=games) as advance:
-        results = play_games(game, (agent, reference), games, rng, on_finished=advance)
-    return {
-        "games": games,
-        "rollout_simulations": simulations,
-        "wins": results.count(1.0),
-        "draws": results.count(0.0),
-        "losses": results.count(-1.0),
-        "win_rate": results.count(1.0) / games,
-    }
-
+def rollout_match_shard(
+    game_name: str, net_config: NetConfig, weights: dict[str, np.ndarray], test: StrengthTest, seed: int, games: int,
+    advance: Callable[..., None],
+) -> list[float]:
+    """One worker's games of the agent against pure MCTS with random rollouts (see `GamePool`):
+    the agent's results, 1 win, 0 draw, -1 loss, colours alternating."""
+    game = get_game(game_name)
+    agent = MCTSAgent(game, NetEvaluator(network_from_weights(net_config, weights), game), SearchConfig(test.simulations, in_flight=8))
+    reference = MCTSAgent(game, RolloutEvaluator(game, seed), SearchConfig(test.rollout_simulations, c_puct=2.0))
+    return play_games(game, (agent, reference), games, np.random.default_rng(seed), on_finished=advance)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,11 +174,11 @@ class StrengthTest:
     seed: int = 0
 
 
-def strength(game: Game, net: AlphaZeroNet, test: StrengthTest) -> dict[str, Any]:
+def strength(game: Game, net: AlphaZeroNet, test: StrengthTest, workers: int = 1) -> dict[str, Any]:
     """The agent (network + MCTS) against references that do not learn: for tic-tac-toe, every game
     against a perfect minimax player and against any reply (exhaustive); for Connect Four, the
-    network's solver-optimal move rate on held-out positions and wins against pure MCTS; for other
-    games, wins against pure MCTS."""
+    network's solver-optimal move rate on held-out positions and wins against pure MCTS (its games
+    shared by `workers` processes); for other games, wins against pure MCTS."""
     evaluator = NetEvaluator(net, game)
     agent = MCTSAgent(game, evaluator, SearchConfig(test.simulations, in_flight=8))
     result: dict[str, Any] = {"game": game.name, "simulations": test.simulations}
@@ -198,6 +198,19 @@ def strength(game: Game, net: AlphaZeroNet, test: StrengthTest) -> dict[str, Any
         start = time.perf_counter()
         accuracy = solver_accuracy(game, net, positions)
         result.update(accuracy, solver_nodes_per_second=round(accuracy["solver_nodes"] / max(time.perf_counter() - start, 1e-9)))
-    result["vs_pure_mcts"] = win_rate_vs_rollouts(game, agent, test.rollout_simulations, test.rollout_games, rng,
-                                                  seed=test.seed)
+    weights = network_weights(net)
+    sizes = shard_sizes(test.rollout_games, workers)
+    shards = [(game.name, net.config, weights, test, int(seed), size)
+              for seed, size in zip(rng.integers(0, 2**63, len(sizes)), sizes)]
+    with GamePool(workers) as pool:
+        results = [r for part in pool.run(f"games against {test.rollout_simulations}-simulation pure MCTS",
+                                          rollout_match_shard, shards, test.rollout_games) for r in part]
+    result["vs_pure_mcts"] = {
+        "games": len(results),
+        "rollout_simulations": test.rollout_simulations,
+        "wins": results.count(1.0),
+        "draws": results.count(0.0),
+        "losses": results.count(-1.0),
+        "win_rate": results.count(1.0) / len(results),
+    }
     return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -109,3 +110,14 @@ class AlphaZeroNet(nn.Module):
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def network_weights(net: AlphaZeroNet) -> dict[str, np.ndarray]:
+    """A network's state as plain arrays, to send to a worker process."""
+    return {name: tensor.detach().numpy().copy() for name, tensor in net.state_dict().items()}
+
+
+def network_from_weights(config: NetConfig, weights: dict[str, np.ndarray]) -> AlphaZeroNet:
+    net = AlphaZeroNet(config)
+    net.load_state_dict({name: torch.from_numpy(array) for name, array in weights.items()})
+    return net.eval()

@@ -4,6 +4,7 @@ trained by self-play on a fixed budget and measured against references that do n
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ MEMBERS = [
 ]
 
 # Generations fit the budgets (tic-tac-toe 2 min, Connect Four 8 min) on an idle 2-core CPU;
-# `minutes` stops a slower machine at the budget instead.
+# `minutes` stops a slower machine at the budget instead. Games are played by one worker process
+# per core (two at most: the budgets are for two cores).
+WORKERS = min(2, os.cpu_count() or 1)
 TICTACTOE = {"full": {"generations": 30, "minutes": 2.0}, "quick": {"generations": 3, "minutes": 0.5}}
 CONNECT4 = {
     "full": {"generations": 12, "minutes": 8.0, "simulations": 50, "arena_games": 10},
@@ -43,9 +46,9 @@ def build_tictactoe(out: Path, ctx: ZooContext) -> None:
     from bigmodel.families.decision.evaluate import StrengthTest, strength
 
     budget = TICTACTOE["quick" if ctx.quick else "full"]
-    settings = alphazero.default_settings("tictactoe", seed=ctx.seed, **budget)
+    settings = alphazero.default_settings("tictactoe", seed=ctx.seed, workers=WORKERS, **budget)
     with alphazero.torch_threads(1):
-        run = alphazero.train(settings, out)
+        run = alphazero.train(settings, out, threads=WORKERS)
         start = time.perf_counter()
         results = strength(run.game, run.best, StrengthTest(TICTACTOE_EVALUATION_SIMULATIONS, seed=ctx.seed))["exhaustive"]
         seconds = time.perf_counter() - start
@@ -89,13 +92,13 @@ def build_connect4(out: Path, ctx: ZooContext) -> None:
     from bigmodel.families.decision.evaluate import StrengthTest, strength
 
     budget = CONNECT4["quick" if ctx.quick else "full"]
-    settings = alphazero.default_settings("connect4", seed=ctx.seed, **budget)
+    settings = alphazero.default_settings("connect4", seed=ctx.seed, workers=WORKERS, **budget)
     test = StrengthTest(EVALUATION_SIMULATIONS, explorer_simulations=settings.simulations, seed=ctx.seed)
     if ctx.quick:
         test = dataclasses.replace(test, rollout_simulations=200, rollout_games=4, positions=8, position_games=8, min_moves=16)
     with alphazero.torch_threads(1):
-        run = alphazero.train(settings, out)
-        measured = strength(run.game, run.best, test)
+        run = alphazero.train(settings, out, threads=WORKERS)
+        measured = strength(run.game, run.best, test, WORKERS)
     versus = measured["vs_pure_mcts"]
     metrics = {
         "generations": run.generation,
