@@ -147,7 +147,7 @@ def main() -> None:
             self_play_rate("tictactoe", 16 if args.quick else 64),
             self_play_rate("connect4", 8 if args.quick else 32, simulations=50),
         ]
-        results["self_play_workers"] = worker_rates("connect4", 8 if args.quick else 32, 2, simulations=50)
+        results["self_play_workers"] = worker_rates("connect4", 8 if args.quick else 64, 2, simulations=50)
         results["solver"] = solver_rate(5 if args.quick else 20, 16)
     print(json.dumps(results, indent=2))
     if args.json:

@@ -1,6 +1,7 @@
 """The AlphaZero loop end to end: strength against perfect play, the model directory, resume."""
 
 import json
+import multiprocessing
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from bigmodel.families.decision.alphazero import Settings, resume, torch_threads
 from bigmodel.families.decision.evaluate import exhaustive_results
 from bigmodel.families.decision.mcts import MCTSAgent, NetEvaluator, SearchConfig
 from bigmodel.families.decision.model import load_model
-from bigmodel.families.decision.workers import shard_sizes
+from bigmodel.families.decision.workers import GamePool, shard_sizes
 from bigmodel.train.metrics import read_metrics
 
 
@@ -76,3 +77,18 @@ def test_games_are_split_into_even_shards():
     assert shard_sizes(2, 4) == [2]
     assert shard_sizes(1, 2) == [1]
     assert shard_sizes(10, 1) == [10]
+
+
+def test_a_failing_worker_raises_its_error_in_the_parent():
+    """Weights of a tic-tac-toe network cannot play Connect Four: the worker's error reaches the
+    caller as itself, and leaving the pool ends the workers."""
+    from bigmodel.families.decision.alphazero import default_settings, self_play_shard
+    from bigmodel.families.decision.games import GAMES
+    from bigmodel.families.decision.network import AlphaZeroNet, NetConfig, network_weights
+
+    wrong = network_weights(AlphaZeroNet(NetConfig.from_preset(GAMES["tictactoe"], "tiny")))
+    settings = default_settings("connect4", simulations=2)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        with GamePool(2) as pool:
+            pool.run("self-play", self_play_shard, [(settings, wrong, 0, 2), (settings, wrong, 1, 2)], 4)
+    assert multiprocessing.active_children() == []

@@ -11,8 +11,9 @@ workers, not on which process finishes first.
 from __future__ import annotations
 
 import multiprocessing
+import signal
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from types import TracebackType
 from typing import Any, Self
 
@@ -29,6 +30,7 @@ def _start_worker(counter: Any) -> None:
     global _finished_games
     _finished_games = counter
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which ends the workers
 
 
 def _count_finished(games: int = 1, **_: object) -> None:
@@ -51,11 +53,12 @@ def shard_sizes(games: int, shards: int) -> list[int]:
 
 
 class GamePool:
-    """`workers` processes that play shards of games; use as a context manager."""
+    """`workers` processes that play shards of games; use as a context manager. Leaving it on an
+    error (or Ctrl-C) terminates the workers at once instead of waiting for their games."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._executor: ProcessPoolExecutor | None = None
+        self._pool: Any = None
         self._counter: Any = None
 
     def __enter__(self) -> Self:
@@ -63,31 +66,37 @@ class GamePool:
             # spawn, not fork: a forked copy of a process that has run torch's thread pools can hang
             context = multiprocessing.get_context("spawn")
             self._counter = context.Value("q", 0)
-            self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_start_worker, initargs=(self._counter,)
-            )
+            self._pool = context.Pool(self.workers, initializer=_start_worker, initargs=(self._counter,))
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=error is None, cancel_futures=True)
-            self._executor = None
+        if self._pool is not None:
+            if error is None:
+                self._pool.close()
+            else:
+                self._pool.terminate()
+            self._pool.join()
+            self._pool = None
 
     def run(self, label: str, task: Callable[..., Any], shards: Sequence[tuple], games: int) -> list[Any]:
         """`task(*shard, advance=...)` for every shard; results in shard order. `games` is the
-        total the progress bar counts to; tasks report each finished game through `advance`."""
+        total the progress bar counts to; tasks report each finished game through `advance`. A
+        task's exception is raised here as soon as it happens."""
         with progress_bar(label, total=games) as advance:
-            if self._executor is None:
+            if self._pool is None:
                 return [task(*shard, advance=advance) for shard in shards]
             with self._counter.get_lock():
                 self._counter.value = 0
-            futures = [self._executor.submit(_play_in_worker, task, shard) for shard in shards]
+            pending = [self._pool.apply_async(_play_in_worker, (task, shard)) for shard in shards]
             shown = 0
             while True:
-                done, pending = wait(futures, timeout=POLL_SECONDS, return_when=FIRST_EXCEPTION)
                 finished = self._counter.value
                 advance(finished - shown)
                 shown = finished
-                if not pending or any(f.exception() is not None for f in done):
+                ready = [r for r in pending if r.ready()]
+                if len(ready) == len(pending) or any(not r.successful() for r in ready):
                     break
-            return [future.result() for future in futures]
+                time.sleep(POLL_SECONDS)
+            for result in ready:
+                result.get()  # raises a failed task's error first
+            return [result.get() for result in pending]

@@ -26,13 +26,13 @@ MEMBERS = [
     ),
 ]
 
-# Generations fit the budgets (tic-tac-toe 2 min, Connect Four 8 min) on an idle 2-core CPU;
-# `minutes` stops a slower machine at the budget instead. Games are played by one worker process
-# per core (two at most: the budgets are for two cores).
+# Tic-tac-toe's generations fit its 2-minute budget on an idle 2-core CPU (`minutes` stops a
+# slower machine there); Connect Four trains until its 8-minute budget is spent. Games are played
+# by one worker process per core (two at most: the budgets are for two cores).
 WORKERS = min(2, os.cpu_count() or 1)
 TICTACTOE = {"full": {"generations": 30, "minutes": 2.0}, "quick": {"generations": 3, "minutes": 0.5}}
 CONNECT4 = {
-    "full": {"generations": 12, "minutes": 8.0, "simulations": 50, "arena_games": 10},
+    "full": {"generations": 100, "minutes": 8.0, "simulations": 50, "arena_games": 10},
     "quick": {"generations": 2, "minutes": 0.5, "games_per_generation": 16, "simulations": 25, "train_steps": 30, "arena_games": 4},
 }
 # The trained agent's search when it is measured. Tic-tac-toe's proof of never losing is walked
