@@ -35,6 +35,7 @@ def train(
     --workers: each worker's games have their own seed).
 
     Example: bigmodel decision train --game tictactoe --preset tiny --minutes 2 --out models/ttt
+
     Example, both cores of a 2-core machine: bigmodel decision train --game connect4 --preset small --minutes 60 --workers 2 --threads 2 --out models/c4
     """
     from bigmodel.errors import BigModelError

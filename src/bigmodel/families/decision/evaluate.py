@@ -149,13 +149,13 @@ def solver_accuracy(game: Game, net: AlphaZeroNet, positions: Sequence[BitState]
 
 
 def rollout_match_shard(
-    game_name: str, net_config: NetConfig, weights: dict[str, np.ndarray], test: StrengthTest, seed: int, games: int,
+    net_config: NetConfig, weights: dict[str, np.ndarray], test: StrengthTest, seed: int, games: int,
     advance: Callable[..., None],
 ) -> list[float]:
     """One worker's games of the agent against pure MCTS with random rollouts (see `GamePool`):
     the agent's results, 1 win, 0 draw, -1 loss, colours alternating."""
-    game = get_game(game_name)
-    agent = MCTSAgent(game, NetEvaluator(network_from_weights(net_config, weights), game), SearchConfig(test.simulations, in_flight=8))
+    game = get_game(net_config.game)
+    agent = MCTSAgent(game, NetEvaluator(network_from_weights(net_config, weights), game), test.agent_search)
     reference = MCTSAgent(game, RolloutEvaluator(game, seed), SearchConfig(test.rollout_simulations, c_puct=2.0))
     return play_games(game, (agent, reference), games, np.random.default_rng(seed), on_finished=advance)
 
@@ -173,6 +173,10 @@ class StrengthTest:
     explorer_simulations: int = 100  # the self-play search that draws the positions
     seed: int = 0
 
+    @property
+    def agent_search(self) -> SearchConfig:
+        return SearchConfig(self.simulations, in_flight=8)
+
 
 def strength(game: Game, net: AlphaZeroNet, test: StrengthTest, workers: int = 1) -> dict[str, Any]:
     """The agent (network + MCTS) against references that do not learn: for tic-tac-toe, every game
@@ -180,7 +184,7 @@ def strength(game: Game, net: AlphaZeroNet, test: StrengthTest, workers: int = 1
     network's solver-optimal move rate on held-out positions and wins against pure MCTS (its games
     shared by `workers` processes); for other games, wins against pure MCTS."""
     evaluator = NetEvaluator(net, game)
-    agent = MCTSAgent(game, evaluator, SearchConfig(test.simulations, in_flight=8))
+    agent = MCTSAgent(game, evaluator, test.agent_search)
     result: dict[str, Any] = {"game": game.name, "simulations": test.simulations}
     if game.name == "tictactoe":
         exhaustive = {replies: exhaustive_results(game, agent, replies) for replies in ("optimal", "all")}
@@ -200,7 +204,7 @@ def strength(game: Game, net: AlphaZeroNet, test: StrengthTest, workers: int = 1
         result.update(accuracy, solver_nodes_per_second=round(accuracy["solver_nodes"] / max(time.perf_counter() - start, 1e-9)))
     weights = network_weights(net)
     sizes = shard_sizes(test.rollout_games, workers)
-    shards = [(game.name, net.config, weights, test, int(seed), size)
+    shards = [(net.config, weights, test, int(seed), size)
               for seed, size in zip(rng.integers(0, 2**63, len(sizes)), sizes)]
     with GamePool(workers) as pool:
         results = [r for part in pool.run(f"games against {test.rollout_simulations}-simulation pure MCTS",
