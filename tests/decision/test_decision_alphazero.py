@@ -92,3 +92,35 @@ def test_a_failing_worker_raises_its_error_in_the_parent():
         with GamePool(2) as pool:
             pool.run("self-play", self_play_shard, [(settings, wrong, 0, 2), (settings, wrong, 1, 2)], 4)
     assert multiprocessing.active_children() == []
+
+
+def test_value_targets_mix_the_game_result_with_the_search_value():
+    """The same games (same seed) with search-value-share 0, 1 and 0.5: results only, the
+    search's values only, and their average."""
+    import numpy as np
+
+    from bigmodel.families.decision.alphazero import default_settings, self_play
+    from bigmodel.families.decision.games import GAMES
+    from bigmodel.families.decision.network import AlphaZeroNet, NetConfig
+
+    game = GAMES["tictactoe"]
+    torch.manual_seed(0)
+    net = AlphaZeroNet(NetConfig.from_preset(game, "tiny"))
+
+    def targets(share):
+        samples = self_play(game, net, default_settings("tictactoe", simulations=16, search_value_share=share),
+                            np.random.default_rng(0), games=4)
+        return np.array([value for _, _, value in samples])
+
+    results, searched, mixed = targets(0.0), targets(1.0), targets(0.5)
+    assert set(results) <= {-1.0, 0.0, 1.0}
+    assert np.abs(searched).max() <= 1.0 and not set(searched) <= {-1.0, 0.0, 1.0}
+    assert np.allclose(mixed, (results + searched) / 2)
+
+
+def test_a_search_value_share_above_one_is_refused():
+    from bigmodel.errors import BigModelError
+    from bigmodel.families.decision.alphazero import default_settings
+
+    with pytest.raises(BigModelError, match="search-value-share is 1.5; it must be between 0 and 1"):
+        default_settings("connect4", search_value_share=1.5)

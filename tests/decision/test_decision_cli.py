@@ -11,7 +11,11 @@ def test_move_finds_the_winning_move_as_json(bigmodel_cli, tictactoe_model):
     assert result.returncode == 0, result.stderr
     analysis = json.loads(result.stdout)
     assert analysis["move"] == "c3" and analysis["to_move"] == "x"
-    assert analysis["value"] > 0.5 and analysis["top_moves"][0]["move"] == "c3"
+    assert analysis["value"] == 1.0 and analysis["proven"] == "win" and analysis["top_moves"][0]["move"] == "c3"
+    opening = json.loads(bigmodel_cli("decision", "move", str(tictactoe_model), "--position", ".../.../...", "--json").stdout)
+    assert opening["proven"] is None and -1 < opening["value"] < 1  # too deep to prove in 200 simulations
+    text = bigmodel_cli("decision", "move", str(tictactoe_model), "--position", "xx./oo./...").stdout
+    assert "best move for x: c3" in text and "value for x: +1.00 (a proven win)" in text
 
 
 def test_play_in_the_terminal_reprompts_illegal_moves(bigmodel_cli, tictactoe_model):
@@ -46,6 +50,8 @@ def test_bad_input_gets_one_clear_line(bigmodel_cli, tictactoe_model, tmp_path):
     assert_clear_error(bigmodel_cli("decision", "train", "--out", str(tmp_path / "x"), "--game", "chess"), "unknown game 'chess'")
     assert_clear_error(bigmodel_cli("decision", "train", "--out", str(tmp_path / "x"), "--game", "tictactoe", "--workers", "0"),
                        "setting workers is 0; it must be positive")
+    assert_clear_error(bigmodel_cli("decision", "train", "--out", str(tmp_path / "x"), "--game", "connect4", "--search-value-share", "2"),
+                       "setting search-value-share is 2.0; it must be between 0 and 1")
     assert not (tmp_path / "x").exists()
     broken = tmp_path / "broken"
     shutil.copytree(tictactoe_model, broken)

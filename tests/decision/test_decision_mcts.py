@@ -1,9 +1,9 @@
-"""The search on its own: tactics with random rollouts, virtual loss, match bookkeeping."""
+"""The search on its own: tactics with random rollouts, virtual loss, proofs, match bookkeeping."""
 
 import numpy as np
 import pytest
 
-from bigmodel.families.decision.evaluate import MinimaxAgent, exhaustive_results
+from bigmodel.families.decision.evaluate import Minimax, MinimaxAgent, exhaustive_results
 from bigmodel.families.decision.games import GAMES
 from bigmodel.families.decision.mcts import (
     MCTSAgent,
@@ -43,6 +43,50 @@ def test_virtual_loss_spreads_simulations_of_one_tree_and_counts_them_all():
     assert max(evaluated) == 8  # eight leaves of one tree in one batch
     assert (root.visits > 0).all()  # virtual loss pushed the in-flight simulations apart
     assert abs(root.values).max() < 1e-9  # every virtual loss was taken back
+
+
+def _uniform(action_size):
+    """An evaluator that knows nothing: equal priors, every position a draw."""
+    return lambda states: (np.full((len(states), action_size), 1 / action_size), np.zeros(len(states)))
+
+
+def test_the_search_proves_the_exact_value_of_every_small_endgame():
+    """Every tic-tac-toe position with at most four empty squares (3,430 of them): with an
+    evaluator that knows nothing, the search proves the minimax value, and plays a minimax move.
+    Classic MCTS (`prove=False`) proves nothing."""
+    game = GAMES["tictactoe"]
+    minimax = Minimax(game)
+    positions, frontier = {}, [game.initial_state()]
+    while frontier:
+        frontier = [after for state in frontier for after in map(lambda a: game.apply(state, a), game.legal_moves(state))
+                    if after.value is None and game.key(after) not in positions]
+        positions.update((game.key(state), state) for state in frontier)
+    endgames = [state for state in positions.values() if state.moves >= 5]
+    assert len(endgames) == 3430
+    agent = MCTSAgent(game, _uniform(9), SearchConfig(400))
+    roots = agent.search(endgames)
+    assert [root.proven for root in roots] == [minimax.value(state) for state in endgames]
+    moves = agent.choose(endgames, np.random.default_rng(0))
+    assert all(move in minimax.optimal_moves(state) for state, move in zip(endgames, moves))
+    assert {-1.0, 0.0, 1.0} <= {root.proven for root in roots}
+    classic = MCTSAgent(game, _uniform(9), SearchConfig(400, prove=False)).search(endgames[:100])
+    assert {root.proven for root in classic} == {None}  # the pure-MCTS reference searches without proofs
+
+
+def test_a_proven_win_is_played_though_the_priors_and_visits_favour_another_move():
+    """x wins at once in column 4, but the evaluator puts 90% of the prior on column 1."""
+    state = C4.parse_position("......./......./......./...x.../...xo../...xoo.")
+
+    def misleading(states):
+        priors = np.full((len(states), 7), 0.1 / 6)
+        priors[:, 0] = 0.9
+        return priors, np.zeros(len(states))
+
+    root = Node(state)
+    search(C4, [root], misleading, SearchConfig(200))
+    assert root.proven == 1.0 and root.value() == 1.0
+    assert root.visits[0] > root.visits[3]  # the search stopped once it proved the win
+    assert root.move_weights().tolist() == [0, 0, 0, 1, 0, 0, 0]
 
 
 def test_root_noise_and_batched_trees_are_deterministic_per_seed():

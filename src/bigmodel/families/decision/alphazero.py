@@ -67,6 +67,9 @@ class Settings:
     c_puct: float = 1.5
     noise: float = 0.25
     temperature_moves: int = 3  # self-play plies played with temperature 1, then greedily
+    # Share of the search's value of a position in its value target; the rest is the game's
+    # result, which a later mistake in the game can flip (0: AlphaZero's target, the result alone).
+    search_value_share: float = 0.0
     train_steps: int = 100
     batch_size: int = 128
     learning_rate: float = 2e-3
@@ -97,9 +100,12 @@ def default_settings(game: str, **overrides: Any) -> Settings:
     settings = Settings(game=game, **values)
     for field in dataclasses.fields(Settings):
         value = getattr(settings, field.name)
-        floor = 0 if field.name in ("generations", "seed", "noise", "temperature_moves", "arena_temperature_moves", "weight_decay") else 1e-12
+        floor = 0 if field.name in ("generations", "seed", "noise", "temperature_moves", "arena_temperature_moves", "weight_decay",
+                                      "search_value_share") else 1e-12
         if isinstance(value, (int, float)) and value < floor:
             raise BigModelError(f"setting {field.name.replace('_', '-')} is {value}; it must be {'0 or more' if floor == 0 else 'positive'}")
+    if settings.search_value_share > 1:
+        raise BigModelError(f"setting search-value-share is {settings.search_value_share}; it must be between 0 and 1")
     return settings
 
 
@@ -168,11 +174,12 @@ def self_play(
     """Play `games` games of the network against itself, all at once; return the positions seen
     with their search policies and the final result for the player to move. `advance(n)` is told
     of finished games. Each move's search starts from the subtree the previous search built
-    below the move played, so its visits are not thrown away."""
+    below the move played, so its visits are not thrown away. A position's value target is the
+    game's result, mixed with the search's value by `settings.search_value_share`."""
     evaluator = NetEvaluator(net, game)
     config = SearchConfig(settings.simulations, settings.c_puct, noise=settings.noise)
     roots = [Node(game.initial_state()) for _ in range(games)]
-    histories: list[list[tuple[np.ndarray, np.ndarray, int]]] = [[] for _ in range(games)]
+    histories: list[list[tuple[np.ndarray, np.ndarray, int, float]]] = [[] for _ in range(games)]
     while True:
         active = [i for i, root in enumerate(roots) if root.state.value is None]
         if not active:
@@ -180,17 +187,20 @@ def self_play(
         search(game, [roots[i] for i in active], evaluator, config, rng)
         for i in active:
             root, state = roots[i], roots[i].state
-            histories[i].append((game.canonical(state), root.visits / root.visits.sum(), game.current_player(state)))
+            weights = root.move_weights()
+            histories[i].append((game.canonical(state), weights / weights.sum(), game.current_player(state), root.value()))
             temperature = 1.0 if state.moves < settings.temperature_moves else 0.0
-            move = pick_move(root.visits, temperature, rng)
+            move = pick_move(weights, temperature, rng)
             roots[i] = root.children.get(move) or Node(game.apply(state, move))
             if roots[i].state.value is not None and advance is not None:
                 advance(1)
     samples = []
+    share = settings.search_value_share
     for root, history in zip(roots, histories):
         winner = None if root.state.value == 0 else 1 - game.current_player(root.state)
-        for planes, policy, player in history:
-            samples.append((planes, policy, 0.0 if winner is None else (1.0 if player == winner else -1.0)))
+        for planes, policy, player, searched in history:
+            result = 0.0 if winner is None else (1.0 if player == winner else -1.0)
+            samples.append((planes, policy, (1 - share) * result + share * searched))
     return samples
 
 

@@ -20,6 +20,9 @@ def train(
     simulations: int | None = typer.Option(None, "--simulations", help="MCTS simulations per move."),
     train_steps: int | None = typer.Option(None, "--train-steps", help="Training steps per generation."),
     arena_games: int | None = typer.Option(None, "--arena-games", help="Arena games per generation."),
+    search_value_share: float | None = typer.Option(
+        None, "--search-value-share", help="Share of the search's value in the value target, 0-1 (the rest: the game's result)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
     threads: int = typer.Option(1, "--threads", help="torch threads for training the network."),
     workers: int | None = typer.Option(
@@ -55,6 +58,7 @@ def train(
             simulations=simulations,
             train_steps=train_steps,
             arena_games=arena_games,
+            search_value_share=search_value_share,
             seed=seed,
             workers=workers,
         )

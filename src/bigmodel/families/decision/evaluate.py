@@ -156,7 +156,7 @@ def rollout_match_shard(
     the agent's results, 1 win, 0 draw, -1 loss, colours alternating."""
     game = get_game(net_config.game)
     agent = MCTSAgent(game, NetEvaluator(network_from_weights(net_config, weights), game), test.agent_search)
-    reference = MCTSAgent(game, RolloutEvaluator(game, seed), SearchConfig(test.rollout_simulations, c_puct=2.0))
+    reference = MCTSAgent(game, RolloutEvaluator(game, seed), test.reference_search)
     return play_games(game, (agent, reference), games, np.random.default_rng(seed), on_finished=advance)
 
 
@@ -176,6 +176,10 @@ class StrengthTest:
     @property
     def agent_search(self) -> SearchConfig:
         return SearchConfig(self.simulations, in_flight=8)
+
+    @property
+    def reference_search(self) -> SearchConfig:
+        return SearchConfig(self.rollout_simulations, c_puct=2.0, prove=False)
 
 
 def strength(game: Game, net: AlphaZeroNet, test: StrengthTest, workers: int = 1) -> dict[str, Any]:

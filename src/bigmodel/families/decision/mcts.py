@@ -7,6 +7,14 @@ that counts as a loss until the real value arrives), so they spread over differe
 
 Values are always from the point of view of the player to move at the node: an edge's value sum
 is what the player choosing that edge has gained from it.
+
+The search also proves what it can (MCTS-Solver, Winands et al. 2008): a finished game is proven,
+a position with a move to a proven loss for the opponent is a proven win, and one whose every
+move leads to a proven win for the opponent is a proven loss (all proven, best a draw: a proven
+draw). A proven position is not expanded again; its exact value is backed up instead, a proven
+losing move is never chosen while another is left, and a proven winning move is always played.
+Pure MCTS, the fixed-strength reference the agents are measured against, searches without proofs
+(`SearchConfig.prove`), as classic MCTS does.
 """
 
 from __future__ import annotations
@@ -66,27 +74,48 @@ class RolloutEvaluator:
 
 
 class Node:
-    __slots__ = ("children", "penalty", "priors", "state", "total", "values", "visits")
+    __slots__ = ("children", "legal", "penalty", "priors", "proven", "state", "total", "values", "visits")
 
     def __init__(self, state: State) -> None:
         self.state = state
         self.priors: np.ndarray | None = None  # set when the node is expanded
-        self.visits = self.values = self.penalty = np.empty(0)
+        self.visits = self.values = self.penalty = self.legal = np.empty(0)
         self.children: dict[int, Node] = {}
         self.total = 0.0  # visits of all edges
+        self.proven: float | None = state.value  # exact value for the player to move, once known
 
     def expand(self, game: Game, priors: np.ndarray) -> None:
-        legal = game.legal_mask(self.state)
+        self.legal = legal = game.legal_mask(self.state)
         priors = np.where(legal, priors, 0.0)
         mass = priors.sum()
         self.priors = priors / mass if mass > 0 else legal / legal.sum()
         self.visits = np.zeros(game.action_size)
         self.values = np.zeros(game.action_size)
-        self.penalty = np.where(legal, 0.0, -np.inf)  # keeps illegal moves from ever being chosen
+        # Keeps illegal moves (and, once proven, losing ones) from ever being chosen.
+        self.penalty = np.where(legal, 0.0, -np.inf)
 
     def value(self) -> float:
-        """The search's estimate of this position for the player to move."""
+        """The search's estimate of this position for the player to move (exact once proven)."""
+        if self.proven is not None:
+            return self.proven
         return float(self.values.sum() / self.total) if self.total else 0.0
+
+    def move_weights(self) -> np.ndarray:
+        """How much the search favours each move: its visits, corrected by what it proved. A
+        proven win gets all the weight; a proven loss none while another move is left."""
+        weights = self.visits.copy()
+        wins = [a for a, child in self.children.items() if child.proven == -1]
+        if wins:
+            weights[:] = 0.0
+            weights[wins] = 1.0
+            return weights
+        losses = [a for a, child in self.children.items() if child.proven == 1]
+        if losses and len(losses) < self.legal.sum():
+            weights[losses] = 0.0
+            if not weights.sum():  # only losing moves were visited: fall back on the priors
+                weights = np.where(self.legal, self.priors + 1e-9, 0.0)  # (a prior may round to 0)
+                weights[losses] = 0.0
+        return weights
 
 
 @dataclasses.dataclass
@@ -95,6 +124,7 @@ class SearchConfig:
     c_puct: float = 1.5
     in_flight: int = 1  # simulations of one tree evaluated in the same batch
     noise: float = 0.0  # weight of Dirichlet noise on the root priors (0.25 in self-play)
+    prove: bool = True  # carry proofs up the tree (MCTS-Solver); classic MCTS, the reference, does not
 
 
 def search(
@@ -117,7 +147,8 @@ def search(
             noise = np.zeros(game.action_size)
             noise[legal] = rng.dirichlet(np.full(int(legal.sum()), game.dirichlet_alpha))
             root.priors = (1 - config.noise) * root.priors + config.noise * noise
-    remaining = [config.simulations] * len(roots)
+    # A proven root has nothing left to search.
+    remaining = [0 if root.proven is not None else config.simulations for root in roots]
     c_puct = config.c_puct
     while any(remaining):
         waiting: dict[int, tuple[Node, list[list[tuple[Node, int]]]]] = {}
@@ -125,8 +156,12 @@ def search(
             for _ in range(min(config.in_flight, remaining[index])):
                 remaining[index] -= 1
                 path, leaf = _descend(game, root, c_puct)
-                if leaf.state.value is not None:
-                    _backup(path, leaf.state.value)
+                if leaf.proven is not None:
+                    _backup(path, leaf.proven)
+                    if config.prove:
+                        _prove(path)
+                        if root.proven is not None:
+                            remaining[index] = 0
                 elif id(leaf) in waiting:
                     waiting[id(leaf)][1].append(path)
                 else:
@@ -143,7 +178,7 @@ def search(
 def _descend(game: Game, root: Node, c_puct: float) -> tuple[list[tuple[Node, int]], Node]:
     """Follow the PUCT rule to a leaf, adding a virtual loss on every edge taken."""
     node, path = root, []
-    while node.priors is not None:
+    while node.priors is not None and node.proven is None:
         visits = node.visits
         once = visits + 1.0
         # Q + U; an unvisited edge has value sum 0, so Q = values / max(visits, 1) is 0 there.
@@ -165,6 +200,23 @@ def _backup(path: list[tuple[Node, int]], value: float) -> None:
     for node, action in reversed(path):
         value = -value
         node.values[action] += value + VIRTUAL_LOSS
+
+
+def _prove(path: list[tuple[Node, int]]) -> None:
+    """Carry a proof at the end of `path` up it, as far as it decides the positions above."""
+    for node, action in reversed(path):
+        child = node.children[action]
+        if child.proven is None:
+            return
+        if child.proven == -1:
+            node.proven = 1.0
+            continue
+        if child.proven == 1:
+            node.penalty[action] = -np.inf
+        outcomes = [-c.proven for c in node.children.values() if c.proven is not None]
+        if len(outcomes) < node.legal.sum():
+            return
+        node.proven = max(outcomes)
 
 
 def pick_move(visits: np.ndarray, temperature: float, rng: np.random.Generator | None) -> int:
@@ -198,7 +250,9 @@ class MCTSAgent:
     def choose(self, states: Sequence[State], rng: np.random.Generator) -> list[int]:
         roots = self.search(states, rng)
         return [
-            pick_move(root.visits, 1.0 if root.state.moves < self.temperature_moves else 0.0, rng) for root in roots
+            pick_move(root.move_weights() if self.config.prove else root.visits,
+                      1.0 if root.state.moves < self.temperature_moves else 0.0, rng)
+            for root in roots
         ]
 
 

@@ -11,16 +11,19 @@ from bigmodel.families.decision.mcts import MCTSAgent, NetEvaluator, SearchConfi
 from bigmodel.families.decision.network import AlphaZeroNet
 
 IN_FLIGHT = 8  # simulations of the one tree evaluated per batch (virtual loss spreads them)
+PROVEN = {1.0: "win", 0.0: "draw", -1.0: "loss"}  # a proven value, for the player to move
 
 
 def analyse(game: Game, net: AlphaZeroNet, state: State, simulations: int, top: int = 5) -> dict[str, Any]:
-    """Search a position: the move to play, the value for the player to move, the top moves."""
+    """Search a position: the move to play, the value for the player to move (and whether the
+    search proved it: "win", "draw", "loss", or None), the top moves."""
     if state.value is not None:
         outcome = "a draw" if state.value == 0 else f"won by {STONE_CHARS[2 - game.current_player(state)]}"
         raise BigModelError(f"position {game.format_position(state)!r} is over ({outcome}); there is no move")
     agent = MCTSAgent(game, NetEvaluator(net, game), SearchConfig(simulations, in_flight=IN_FLIGHT))
     root = agent.search([state])[0]
-    order = sorted(game.legal_moves(state), key=lambda a: (-root.visits[a], -root.priors[a]))
+    weights = root.move_weights()
+    order = sorted(game.legal_moves(state), key=lambda a: (-weights[a], -root.visits[a], -root.priors[a]))
     total = root.visits.sum()
     return {
         "game": game.name,
@@ -29,6 +32,7 @@ def analyse(game: Game, net: AlphaZeroNet, state: State, simulations: int, top: 
         "move": game.format_move(order[0]),
         "action": order[0],
         "value": round(root.value(), 4),
+        "proven": PROVEN.get(root.proven),
         "simulations": simulations,
         "top_moves": [
             {
@@ -44,7 +48,8 @@ def analyse(game: Game, net: AlphaZeroNet, state: State, simulations: int, top: 
 
 def explain(analysis: dict[str, Any]) -> str:
     moves = "  ".join(f"{m['move']} {m['share']:.0%} (prior {m['prior']:.0%})" for m in analysis["top_moves"])
-    return f"value for {analysis['to_move']}: {analysis['value']:+.2f}   top moves: {moves}"
+    proof = f" (a proven {analysis['proven']})" if analysis["proven"] else ""
+    return f"value for {analysis['to_move']}: {analysis['value']:+.2f}{proof}   top moves: {moves}"
 
 
 def play_terminal(
