@@ -21,7 +21,7 @@ def train(
     train_steps: int | None = typer.Option(None, "--train-steps", help="Training steps per generation."),
     arena_games: int | None = typer.Option(None, "--arena-games", help="Arena games per generation."),
     search_value_share: float | None = typer.Option(
-        None, "--search-value-share", help="Share of the search's value in the value target, 0-1 (the rest: the game's result)."
+        None, "--search-value-share", help="Share of the search's value in the value target, 0-1; the rest is the game's result (default 0.5 for connect4, else 0)."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
     threads: int = typer.Option(1, "--threads", help="torch threads for training the network."),
