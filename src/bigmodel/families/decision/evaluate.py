@@ -18,6 +18,7 @@ import numpy as np
 
 from bigmodel.families.decision.games import BitState, Game, State, get_game
 from bigmodel.families.decision.mcts import (
+    AGENT_IN_FLIGHT,
     Agent,
     MCTSAgent,
     NetEvaluator,
@@ -175,7 +176,7 @@ class StrengthTest:
 
     @property
     def agent_search(self) -> SearchConfig:
-        return SearchConfig(self.simulations, in_flight=8)
+        return SearchConfig(self.simulations, in_flight=AGENT_IN_FLIGHT)
 
     @property
     def reference_search(self) -> SearchConfig:

@@ -31,6 +31,8 @@ import torch
 from bigmodel.families.decision.games import Game, State
 
 VIRTUAL_LOSS = 1.0
+# Simulations of one tree in flight (one batch) when a trained agent plays or analyses a position.
+AGENT_IN_FLIGHT = 8
 
 
 class Evaluator(Protocol):
@@ -219,13 +221,14 @@ def _prove(path: list[tuple[Node, int]]) -> None:
         node.proven = max(outcomes)
 
 
-def pick_move(visits: np.ndarray, temperature: float, rng: np.random.Generator | None) -> int:
-    """The most visited move (temperature 0), else a move drawn with p ∝ visits^(1/T)."""
+def pick_move(weights: np.ndarray, temperature: float, rng: np.random.Generator | None) -> int:
+    """The heaviest move (temperature 0), else a move drawn with p ∝ weights^(1/T); the weights
+    are visit counts or `Node.move_weights()`."""
     if temperature == 0:
-        return int(visits.argmax())
+        return int(weights.argmax())
     assert rng is not None
-    weights = visits ** (1.0 / temperature)
-    return int(rng.choice(len(visits), p=weights / weights.sum()))
+    weights = weights ** (1.0 / temperature)
+    return int(rng.choice(len(weights), p=weights / weights.sum()))
 
 
 class Agent(Protocol):

@@ -7,10 +7,14 @@ from typing import Any
 
 from bigmodel.errors import BigModelError
 from bigmodel.families.decision.games import STONE_CHARS, Game, State
-from bigmodel.families.decision.mcts import MCTSAgent, NetEvaluator, SearchConfig
+from bigmodel.families.decision.mcts import (
+    AGENT_IN_FLIGHT,
+    MCTSAgent,
+    NetEvaluator,
+    SearchConfig,
+)
 from bigmodel.families.decision.network import AlphaZeroNet
 
-IN_FLIGHT = 8  # simulations of the one tree evaluated per batch (virtual loss spreads them)
 PROVEN = {1.0: "win", 0.0: "draw", -1.0: "loss"}  # a proven value, for the player to move
 
 
@@ -20,7 +24,7 @@ def analyse(game: Game, net: AlphaZeroNet, state: State, simulations: int, top: 
     if state.value is not None:
         outcome = "a draw" if state.value == 0 else f"won by {STONE_CHARS[2 - game.current_player(state)]}"
         raise BigModelError(f"position {game.format_position(state)!r} is over ({outcome}); there is no move")
-    agent = MCTSAgent(game, NetEvaluator(net, game), SearchConfig(simulations, in_flight=IN_FLIGHT))
+    agent = MCTSAgent(game, NetEvaluator(net, game), SearchConfig(simulations, in_flight=AGENT_IN_FLIGHT))
     root = agent.search([state])[0]
     weights = root.move_weights()
     order = sorted(game.legal_moves(state), key=lambda a: (-weights[a], -root.visits[a], -root.priors[a]))
