@@ -80,12 +80,13 @@ def test_train_command_and_resume(bigmodel_cli, tmp_path):
     state = json.loads((out / "training-state" / "state.json").read_text())
     assert state["extra"]["settings"]["workers"] == 2  # the run resumed with its own worker count
 
-    # What it reaches, against the exact solver and pure MCTS.
-    result = bigmodel_cli("decision", "evaluate", str(out), "--simulations", "8", "--opponent-simulations", "20",
+    # What it reaches, against the exact solver and pure MCTS, searching as much as pure MCTS does.
+    result = bigmodel_cli("decision", "evaluate", str(out), "--opponent-simulations", "20",
                           "--games", "4", "--positions", "4", "--workers", "2", "--json")
     assert result.returncode == 0, result.stderr
     measured = json.loads(result.stdout)
     versus = measured["vs_pure_mcts"]
+    assert measured["simulations"] == 20
     assert versus["games"] == 4 and versus["wins"] + versus["draws"] + versus["losses"] == 4
     assert versus["rollout_simulations"] == 20 and versus["win_rate"] == versus["wins"] / 4
     # 32 fresh self-play games hold far more than 4 distinct positions past move 14.
@@ -102,6 +103,7 @@ def test_evaluate_walks_every_tictactoe_game(bigmodel_cli, tictactoe_model, tmp_
     result = bigmodel_cli("decision", "evaluate", str(tictactoe_model), "--simulations", "50", "--json")
     assert result.returncode == 0, result.stderr
     measured = json.loads(result.stdout)
+    assert measured["simulations"] == 50
     for replies, total in (("optimal", "losses_vs_minimax"), ("all", "losses_vs_any_reply")):
         games = measured["exhaustive"][replies]
         for role in ("first", "second"):

@@ -105,7 +105,9 @@ def move(
 
 def evaluate(
     model_dir: Path = typer.Argument(..., help="A decision model directory."),
-    simulations: int = typer.Option(200, "--simulations", help="The agent's MCTS simulations per move."),
+    simulations: int | None = typer.Option(
+        None, "--simulations", help="The agent's MCTS simulations per move (default: as many as the opponent's)."
+    ),
     opponent_simulations: int = typer.Option(1000, "--opponent-simulations", help="Pure MCTS (random rollouts) simulations per move."),
     games: int = typer.Option(10, "--games", help="Games against pure MCTS, both colours equally often."),
     positions: int = typer.Option(50, "--positions", help="Connect Four: held-out self-play positions labelled by the exact solver."),
@@ -131,7 +133,7 @@ def evaluate(
 
     for name, value in (("--simulations", simulations), ("--opponent-simulations", opponent_simulations),
                         ("--games", games), ("--positions", positions), ("--threads", threads), ("--workers", workers)):
-        if value <= 0:
+        if value is not None and value <= 0:
             raise BigModelError(f"{name} must be positive, found {value}")
     torch.manual_seed(seed)
     rules, net, card = load_model(model_dir)
@@ -142,7 +144,7 @@ def evaluate(
     if json_output:
         print(json.dumps(measured, indent=2))
         return
-    print(f"{model_dir}: {rules.name}, agent at {simulations} simulations per move")
+    print(f"{model_dir}: {rules.name}, agent at {test.agent_simulations} simulations per move")
     if "losses_vs_minimax" in measured:
         print(f"  losses against a perfect minimax player (every game, both colours): {measured['losses_vs_minimax']}")
         print(f"  losses against any legal reply: {measured['losses_vs_any_reply']}")

@@ -165,7 +165,7 @@ def rollout_match_shard(
 class StrengthTest:
     """How a trained agent is measured: its search, the opponents', and the sample sizes."""
 
-    simulations: int = 200  # the agent's MCTS simulations per move
+    simulations: int | None = None  # the agent's MCTS simulations per move; None: as many as the opponent's
     rollout_simulations: int = 1000  # pure MCTS with random rollouts, the fixed-strength opponent
     rollout_games: int = 10  # against it, both colours equally often
     positions: int = 50  # held-out self-play positions labelled by the exact solver (Connect Four)
@@ -175,8 +175,12 @@ class StrengthTest:
     seed: int = 0
 
     @property
+    def agent_simulations(self) -> int:
+        return self.rollout_simulations if self.simulations is None else self.simulations
+
+    @property
     def agent_search(self) -> SearchConfig:
-        return SearchConfig(self.simulations, in_flight=AGENT_IN_FLIGHT)
+        return SearchConfig(self.agent_simulations, in_flight=AGENT_IN_FLIGHT)
 
     @property
     def reference_search(self) -> SearchConfig:
@@ -190,7 +194,7 @@ def strength(game: Game, net: AlphaZeroNet, test: StrengthTest, workers: int = 1
     shared by `workers` processes); for other games, wins against pure MCTS."""
     evaluator = NetEvaluator(net, game)
     agent = MCTSAgent(game, evaluator, test.agent_search)
-    result: dict[str, Any] = {"game": game.name, "simulations": test.simulations}
+    result: dict[str, Any] = {"game": game.name, "simulations": test.agent_simulations}
     if game.name == "tictactoe":
         exhaustive = {replies: exhaustive_results(game, agent, replies) for replies in ("optimal", "all")}
         result.update(

@@ -38,7 +38,6 @@ CONNECT4 = {
 # The trained agent's search when it is measured. Tic-tac-toe's proof of never losing is walked
 # with a deep search: a 2-minute network still misjudges a rare line that 800 simulations see.
 TICTACTOE_EVALUATION_SIMULATIONS = 800
-EVALUATION_SIMULATIONS = 200
 
 
 def build_tictactoe(out: Path, ctx: ZooContext) -> None:
@@ -93,7 +92,7 @@ def build_connect4(out: Path, ctx: ZooContext) -> None:
 
     budget = CONNECT4["quick" if ctx.quick else "full"]
     settings = alphazero.default_settings("connect4", seed=ctx.seed, workers=WORKERS, **budget)
-    test = StrengthTest(EVALUATION_SIMULATIONS, explorer_simulations=settings.simulations, seed=ctx.seed)
+    test = StrengthTest(explorer_simulations=settings.simulations, seed=ctx.seed)
     if ctx.quick:
         test = dataclasses.replace(test, rollout_simulations=200, rollout_games=4, positions=8, position_games=8, min_moves=16)
     with alphazero.torch_threads(1):
@@ -106,7 +105,7 @@ def build_connect4(out: Path, ctx: ZooContext) -> None:
         "elo": run.card_extra()["elo"],
         **{k: measured[k] for k in ("positions", "informative_positions", "solver_move_accuracy", "solver_nodes",
                                     "solver_nodes_per_second")},
-        "evaluation_simulations": EVALUATION_SIMULATIONS,
+        "evaluation_simulations": test.agent_simulations,
         "vs_pure_mcts": versus,
     }
     share = measured["solver_move_accuracy"]
@@ -126,7 +125,7 @@ def build_connect4(out: Path, ctx: ZooContext) -> None:
         ),
         (
             f"| wins against pure MCTS ({test.rollout_simulations} random-rollout simulations per move), both colours, "
-            f"agent at {EVALUATION_SIMULATIONS} simulations | {versus['wins']}/{versus['games']} "
+            f"agent at {test.agent_simulations} simulations | {versus['wins']}/{versus['games']} "
             f"(draws {versus['draws']}, losses {versus['losses']}) |"
         ),
         f"| exact solver speed | {metrics['solver_nodes_per_second']:,} positions/s |",
