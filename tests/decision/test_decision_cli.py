@@ -3,7 +3,10 @@
 import json
 import shutil
 
+import pytest
+
 from bigmodel import checkpoint
+from bigmodel.eval.stats import wilson_interval
 
 
 def test_move_finds_the_winning_move_as_json(bigmodel_cli, tictactoe_model):
@@ -89,14 +92,22 @@ def test_train_command_and_resume(bigmodel_cli, tmp_path):
     assert measured["simulations"] == 20
     assert versus["games"] == 4 and versus["wins"] + versus["draws"] + versus["losses"] == 4
     assert versus["rollout_simulations"] == 20 and versus["win_rate"] == versus["wins"] / 4
+    assert versus["win_rate_95"] == pytest.approx(list(wilson_interval(versus["wins"], 4)))
+    assert versus["win_rate_95"][0] <= versus["win_rate"] <= versus["win_rate_95"][1]
     # 32 fresh self-play games hold far more than 4 distinct positions past move 14.
     assert measured["positions"] == 4 and measured["informative_positions"] <= 4
     share = measured["solver_move_accuracy"]
     if measured["informative_positions"]:
         assert share * measured["informative_positions"] == round(share * measured["informative_positions"])
+        low, high = measured["solver_move_accuracy_95"]
+        assert low <= share <= high and high - low > 0.3  # four positions or fewer say little
     else:
-        assert share is None
+        assert share is None and measured["solver_move_accuracy_95"] is None
     assert measured["solver_nodes"] > 0
+    text = bigmodel_cli("decision", "evaluate", str(out), "--opponent-simulations", "20", "--games", "2", "--positions", "4")
+    assert text.returncode == 0, text.stderr
+    assert "agent at 20 simulations per move" in text.stdout
+    assert "in 2 games (" in text.stdout and "wins, 95% interval " in text.stdout
 
 
 def test_evaluate_walks_every_tictactoe_game(bigmodel_cli, tictactoe_model, tmp_path):

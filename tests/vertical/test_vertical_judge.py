@@ -15,9 +15,9 @@ from bigmodel.eval.hallucination import (
     judge,
     normalise,
     summarise,
-    wilson_interval,
     write_report,
 )
+from bigmodel.eval.stats import wilson_interval
 
 
 @pytest.mark.parametrize(
@@ -187,8 +187,6 @@ def test_report_refuses_models_asked_different_questions(medical, tmp_path):
 
 
 def test_wilson_bounds_are_exact_at_the_extremes():
-    from bigmodel.eval.hallucination import wilson_interval
-
     for n in (1, 7, 120, 10_000):
         assert wilson_interval(0, n)[0] == 0.0
         assert wilson_interval(n, n)[1] == 1.0

@@ -150,11 +150,13 @@ def evaluate(
         print(f"  losses against any legal reply: {measured['losses_vs_any_reply']}")
         return
     if measured.get("solver_move_accuracy") is not None:
-        print(f"  solver-optimal moves: {measured['solver_move_accuracy']:.0%} of {measured['informative_positions']} "
-              f"held-out positions where the choice matters")
+        low, high = measured["solver_move_accuracy_95"]
+        print(f"  solver-optimal moves: {measured['solver_move_accuracy']:.1%} (95% interval {low:.1%}-{high:.1%}) of "
+              f"{measured['informative_positions']} held-out positions where the choice matters")
     versus = measured["vs_pure_mcts"]
     print(f"  against {opponent_simulations}-simulation pure MCTS: {versus['wins']} wins, {versus['draws']} draws, "
-          f"{versus['losses']} losses in {versus['games']} games ({versus['win_rate']:.0%} wins)")
+          f"{versus['losses']} losses in {versus['games']} games ({versus['win_rate']:.1%} wins, 95% interval "
+          f"{versus['win_rate_95'][0]:.1%}-{versus['win_rate_95'][1]:.1%})")
 
 
 def play(

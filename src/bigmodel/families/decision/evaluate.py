@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from bigmodel.eval.stats import wilson_interval
 from bigmodel.families.decision.games import BitState, Game, State, get_game
 from bigmodel.families.decision.mcts import (
     AGENT_IN_FLIGHT,
@@ -145,6 +146,7 @@ def solver_accuracy(game: Game, net: AlphaZeroNet, positions: Sequence[BitState]
         "positions": len(positions),
         "informative_positions": informative,
         "solver_move_accuracy": correct / informative if informative else None,
+        "solver_move_accuracy_95": list(wilson_interval(correct, informative)) if informative else None,
         "solver_nodes": solver.nodes,
     }
 
@@ -225,5 +227,6 @@ def strength(game: Game, net: AlphaZeroNet, test: StrengthTest, workers: int = 1
         "draws": results.count(0.0),
         "losses": results.count(-1.0),
         "win_rate": results.count(1.0) / len(results),
+        "win_rate_95": list(wilson_interval(results.count(1.0), len(results))),
     }
     return result

@@ -103,8 +103,8 @@ def build_connect4(out: Path, ctx: ZooContext) -> None:
         "generations": run.generation,
         "training_seconds": round(run.seconds, 1),
         "elo": run.card_extra()["elo"],
-        **{k: measured[k] for k in ("positions", "informative_positions", "solver_move_accuracy", "solver_nodes",
-                                    "solver_nodes_per_second")},
+        **{k: measured[k] for k in ("positions", "informative_positions", "solver_move_accuracy",
+                                    "solver_move_accuracy_95", "solver_nodes", "solver_nodes_per_second")},
         "evaluation_simulations": test.agent_simulations,
         "vs_pure_mcts": versus,
     }
