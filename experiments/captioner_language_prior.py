@@ -14,15 +14,17 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer, LlavaForConditionalGeneration
+from transformers import LlavaForConditionalGeneration
 
 from bigmodel.data import images as image_data
+from bigmodel.errors import BigModelError
 from bigmodel.families.multimodal.captioner import caption_batch
-from bigmodel.families.multimodal.clip import IMAGE_MEAN, IMAGE_STD
+from bigmodel.families.multimodal.clip import IMAGE_MEAN, IMAGE_STD, load_multimodal
 
 PREFIXES = ("true colour", "other colour", "no colour")
 
@@ -50,18 +52,28 @@ def shape_probabilities(model, tokenizer, images: np.ndarray, prefixes: list[str
     return np.concatenate(rows)
 
 
+def load(model_dir: Path) -> tuple[LlavaForConditionalGeneration, object, image_data.Split]:
+    """The captioner, its tokenizer and the shapes split it was trained on, rebuilt from its card."""
+    model, tokenizer, card = load_multimodal(model_dir, "image-captioning", LlavaForConditionalGeneration,
+                                             "a captioner", "train-captioner")
+    data = card.data[0] if card is not None and card.data else {}
+    if data.get("name") != "shapes":
+        raise BigModelError(f"{model_dir} was not trained on --data shapes ({data.get('name')!r}); "
+                            "this experiment needs the shapes scenes")
+    split = image_data.shapes(card.extra["image_size"], count=data["train"] + data["test"], seed=data["seed"])
+    return model.eval(), tokenizer, split
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("captioner", type=Path, help="a captioner trained on --data shapes")
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    card = json.loads((args.captioner / "bigmodel.json").read_text(encoding="utf-8"))
-    data = card["data"][0]
-    scenes = data["train"] + data["test"]
-    split = image_data.shapes(card["extra"]["image_size"], count=scenes, seed=data["seed"])
-    model = LlavaForConditionalGeneration.from_pretrained(args.captioner).eval()
-    tokenizer = AutoTokenizer.from_pretrained(args.captioner)
+    try:
+        model, tokenizer, split = load(args.captioner)
+    except BigModelError as err:
+        sys.exit(f"error: {err}")
     table = []
     for name, part in (("test", split.test), ("held_out", split.held_out)):
         single = [i for i, scene in enumerate(part.scenes) if len(scene.objects) == 1]

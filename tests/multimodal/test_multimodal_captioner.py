@@ -132,27 +132,36 @@ def test_caption_metrics_score_each_attribute() -> None:
     assert wrong["colour_accuracy"] == round(2 / 3, 4) and wrong["position_accuracy"] == round(2 / 3, 4)
 
 
-def test_language_prior_experiment_reads_the_captioners_own_split(captioner_dir) -> None:
-    """experiments/captioner_language_prior.py regenerates the split from the card and scores every
-    single-object scene under each of its three prefixes."""
+def run_language_prior_experiment(*args: str):
     import subprocess
     import sys
 
+    script = Path(__file__).parents[2] / "experiments" / "captioner_language_prior.py"
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_language_prior_experiment_reads_the_captioners_own_split(captioner_dir) -> None:
+    """experiments/captioner_language_prior.py regenerates the split from the card and scores every
+    single-object scene under each of its three prefixes."""
     from bigmodel.data import images as image_data
 
-    script = Path(__file__).parents[2] / "experiments" / "captioner_language_prior.py"
-    result = subprocess.run([sys.executable, str(script), str(captioner_dir), "--json"], capture_output=True, text=True,
-                            timeout=600)
+    result = run_language_prior_experiment(str(captioner_dir), "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     rows = json.loads(result.stdout)
     card = json.loads((captioner_dir / "bigmodel.json").read_text())
     data = card["data"][0]
     split = image_data.shapes(card["extra"]["image_size"], count=data["train"] + data["test"], seed=data["seed"])
     for name, part in (("test", split.test), ("held_out", split.held_out)):
-        singles = [" ".join((s.objects[0].colour, s.objects[0].shape)) for s in part.scenes if len(s.objects) == 1]
+        singles = [f"{s.objects[0].colour} {s.objects[0].shape}" for s in part.scenes if len(s.objects) == 1]
         for prefix in ("true colour", "other colour", "no colour"):
             mine = [r for r in rows if r["split"] == name and r["prefix"] == prefix]
             assert {r["object"]: r["n"] for r in mine} == {o: singles.count(o) for o in set(singles)}
             assert all(0 <= r["shape_right"] <= 1 and 0 < r["p_true_shape_given_shape_word"] < 1 for r in mine)
     held = {r["object"] for r in rows if r["split"] == "held_out"}
     assert held and held <= {" ".join(pair) for pair in image_data.HELD_OUT}
+
+
+def test_language_prior_experiment_refuses_a_dual_encoder(clip_dir) -> None:
+    result = run_language_prior_experiment(str(clip_dir))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"{clip_dir} is not a captioner (its task is image-text-retrieval)" in result.stderr
