@@ -8,11 +8,16 @@
 - Self-play games/minute of the training loop's self-play (tic-tac-toe and Connect Four), and
   Connect Four's with the games shared by 2 worker processes against 1 (`--workers`).
 - The exact Connect Four solver's speed in positions (negamax nodes) per second.
+- bfloat16 against float32 (where the CPU has bfloat16): the search's network at batch 1, 8 and
+  64, a training step (batch 128, autocast), and Connect Four self-play with the `small` network,
+  the same code with `network.BFLOAT16` off as the baseline.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import random
 import time
@@ -20,11 +25,14 @@ import time
 import numpy as np
 import torch
 
+from bigmodel.families.decision import network
 from bigmodel.families.decision.alphazero import (
+    ReplayBuffer,
     default_settings,
     self_play,
     self_play_shard,
     torch_threads,
+    train_network,
 )
 from bigmodel.families.decision.games import GAMES
 from bigmodel.families.decision.mcts import NetEvaluator, Node, SearchConfig, search
@@ -134,6 +142,56 @@ def solver_rate(positions: int, plies: int) -> dict:
     }
 
 
+@contextlib.contextmanager
+def bfloat16(enabled: bool):
+    saved, network.BFLOAT16 = network.BFLOAT16, network.BFLOAT16 and enabled
+    try:
+        yield
+    finally:
+        network.BFLOAT16 = saved
+
+
+def precision_rates(quick: bool) -> dict:
+    """bfloat16 (where the CPU has it, and the batch gains) against float32, same run."""
+    game = GAMES["connect4"]
+    torch.manual_seed(0)
+    net = AlphaZeroNet(NetConfig.from_preset(game, "small")).eval()
+    states = start_positions(game, 64, 6, seed=2)
+    results: dict = {"cpu_has_bfloat16": network.BFLOAT16, "network_positions_per_s": {}}
+    for batch in (1, 8, 64):
+        rates = {}
+        for label, enabled in (("float32", False), ("bfloat16", True)):
+            with bfloat16(enabled):
+                evaluator = NetEvaluator(net, game)
+            evaluator(states[:batch])
+            start, calls = time.perf_counter(), 0
+            while time.perf_counter() - start < (0.5 if quick else 2):
+                evaluator(states[:batch])
+                calls += 1
+            rates[label] = round(calls * batch / (time.perf_counter() - start))
+        results["network_positions_per_s"][batch] = {**rates, "speedup": round(rates["bfloat16"] / rates["float32"], 2)}
+    buffer = ReplayBuffer(game, 1000)
+    for state in states:
+        buffer.add(game.canonical(state), np.full(game.action_size, 1 / game.action_size, np.float32), 0.0)
+    settings = default_settings("connect4", train_steps=5 if quick else 20, batch_size=128)
+    step_ms = {}
+    for label, enabled in (("float32", False), ("bfloat16", True)):
+        train_net = AlphaZeroNet(NetConfig.from_preset(game, "small"))
+        optimizer = torch.optim.AdamW(train_net.parameters(), lr=1e-3)
+        with bfloat16(enabled):
+            train_network(train_net, optimizer, buffer, dataclasses.replace(settings, train_steps=1), np.random.default_rng(0))
+            start = time.perf_counter()
+            train_network(train_net, optimizer, buffer, settings, np.random.default_rng(0))
+        step_ms[label] = round((time.perf_counter() - start) * 1000 / settings.train_steps, 1)
+    results["train_step_ms_batch_128"] = {**step_ms, "speedup": round(step_ms["float32"] / step_ms["bfloat16"], 2)}
+    games = {}
+    for label, enabled in (("float32", False), ("bfloat16", True)):
+        with bfloat16(enabled):
+            games[label] = self_play_rate("connect4", 8 if quick else 32, preset="small", simulations=50)["games_per_minute"]
+    results["self_play_small_games_per_minute"] = {**games, "speedup": round(games["bfloat16"] / games["float32"], 2)}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer simulations and games")
@@ -149,6 +207,7 @@ def main() -> None:
         ]
         results["self_play_workers"] = worker_rates("connect4", 8 if args.quick else 64, 2, simulations=50)
         results["solver"] = solver_rate(5 if args.quick else 20, 16)
+        results["precision"] = precision_rates(args.quick)
     print(json.dumps(results, indent=2))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:

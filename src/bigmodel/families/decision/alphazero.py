@@ -43,6 +43,7 @@ from bigmodel.families.decision.model import write_model_files
 from bigmodel.families.decision.network import (
     AlphaZeroNet,
     NetConfig,
+    bfloat16_pays,
     network_from_weights,
     network_weights,
 )
@@ -225,7 +226,9 @@ def train_network(
     with progress_bar("train", total=settings.train_steps) as advance:
         for _ in range(settings.train_steps):
             planes, policy, value = (torch.from_numpy(a) for a in buffer.sample(rng, settings.batch_size))
-            logits, predicted = net(planes)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16_pays(net.config, len(planes))):
+                logits, predicted = net(planes)
+            logits, predicted = logits.float(), predicted.float()
             policy_loss = -(policy * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
             value_loss = torch.nn.functional.mse_loss(predicted, value)
             optimizer.zero_grad(set_to_none=True)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from bigmodel.families.decision.games import Game, State
+from bigmodel.families.decision.network import AlphaZeroNet, inference_network
 
 VIRTUAL_LOSS = 1.0
 # Simulations of one tree in flight (one batch) when a trained agent plays or analyses a position.
@@ -41,10 +42,12 @@ class Evaluator(Protocol):
 
 
 class NetEvaluator:
-    """Evaluates positions with the policy-value network, a whole batch in one forward pass."""
+    """Evaluates positions with the policy-value network, a whole batch in one forward pass;
+    batches large enough to gain go through a bfloat16 copy of the network, made with the
+    evaluator, where the CPU has bfloat16 (`network.inference_network`)."""
 
-    def __init__(self, net: torch.nn.Module, game: Game) -> None:
-        self.net = net.eval()
+    def __init__(self, net: AlphaZeroNet, game: Game) -> None:
+        self.net = inference_network(net)
         self.game = game
         self.batches = 0
 

@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import torch
+
+from bigmodel.families.decision import network
+from bigmodel.families.decision.games import GAMES
+from bigmodel.families.decision.mcts import NetEvaluator
+from bigmodel.families.decision.network import AlphaZeroNet, NetConfig, bfloat16_pays
+
+
+def random_positions(game, count: int, seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    positions = []
+    while len(positions) < count:
+        state = game.initial_state()
+        for _ in range(rng.integers(0, 20)):
+            if state.value is not None:
+                break
+            state = game.apply(state, int(rng.choice(game.legal_moves(state))))
+        if state.value is None:
+            positions.append(state)
+    return positions
+
+
+def test_bfloat16_only_for_batches_with_enough_arithmetic(monkeypatch):
+    game = GAMES["connect4"]
+    small, tiny = (NetConfig.from_preset(game, p) for p in ("small", "tiny"))
+    monkeypatch.setattr(network, "BFLOAT16", True)
+    assert not bfloat16_pays(small, 1) and bfloat16_pays(small, 2)
+    assert not bfloat16_pays(tiny, 16) and bfloat16_pays(tiny, 17)
+    assert not bfloat16_pays(NetConfig.from_preset(GAMES["tictactoe"], "tiny"), 64)
+    monkeypatch.setattr(network, "BFLOAT16", False)
+    assert not bfloat16_pays(small, 4096)
+
+
+def test_the_evaluator_agrees_with_the_float32_network_in_either_precision():
+    game = GAMES["connect4"]
+    torch.manual_seed(0)
+    net = AlphaZeroNet(NetConfig.from_preset(game, "small"))
+    with torch.no_grad():  # a trained network's batch statistics, not a fresh one's 0 and 1
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+    net.eval()
+    states = random_positions(game, 64, seed=1)
+    planes = torch.from_numpy(np.stack([game.canonical(s) for s in states]))
+    with torch.no_grad():
+        logits, values = net(planes)
+    exact_policy, exact_values = torch.softmax(logits, -1).numpy(), values.numpy()
+
+    evaluator = NetEvaluator(net, game)
+    policy, value = evaluator(states)
+    assert policy.dtype == np.float32 and policy.shape == (64, game.action_size)
+    np.testing.assert_allclose(policy.sum(1), 1.0, atol=1e-5)
+    assert np.abs(policy - exact_policy).max() < 0.03
+    assert np.abs(value - exact_values).max() < 0.03
+    if network.BFLOAT16:  # the batch went through the bfloat16 copy, so it is not bit-equal
+        assert not np.array_equal(value, exact_values)
+    one_policy, one_value = evaluator(states[:1])  # below the bfloat16 threshold: float32 exactly
+    np.testing.assert_allclose(one_value, exact_values[:1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(one_policy, exact_policy[:1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["tictactoe", "connect4"])
+def test_training_keeps_float32_weights_whatever_the_precision(name):
+    from bigmodel.families.decision.alphazero import ReplayBuffer, default_settings, train_network
+
+    game = GAMES[name]
+    settings = default_settings(name, train_steps=3, batch_size=32)
+    net = AlphaZeroNet(NetConfig.from_preset(game, "small"))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    buffer = ReplayBuffer(game, 1000)
+    for state in random_positions(game, 50, seed=2):
+        buffer.add(game.canonical(state), np.full(game.action_size, 1 / game.action_size, np.float32), 0.5)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    policy_loss, value_loss = train_network(net, optimizer, buffer, settings, np.random.default_rng(0))
+    assert np.isfinite(policy_loss) and np.isfinite(value_loss)
+    assert all(p.dtype == torch.float32 for p in net.parameters())
+    assert any(not torch.equal(before[k], v) for k, v in net.state_dict().items())
