@@ -1,5 +1,7 @@
-"""The decision family's shared fixture: a tic-tac-toe AlphaZero trained once per session."""
+"""The decision family's shared fixtures: a tic-tac-toe AlphaZero trained once per session, and
+unfinished positions reached by random play."""
 
+import random
 from pathlib import Path
 
 import pytest
@@ -13,3 +15,24 @@ def tictactoe_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("decision") / "alphazero-tictactoe"
     train(default_settings("tictactoe", generations=3, seed=0), out)
     return out
+
+
+@pytest.fixture
+def random_positions():
+    """random_positions(game, count, seed, fewest, most): unfinished positions after `fewest` to
+    `most` random legal moves."""
+
+    def make(game, count: int, seed: int, fewest: int, most: int) -> list:
+        rng = random.Random(seed)
+        found = []
+        while len(found) < count:
+            state = game.initial_state()
+            for _ in range(rng.randint(fewest, most)):
+                if state.value is not None:
+                    break
+                state = game.apply(state, rng.choice(game.legal_moves(state)))
+            if state.value is None:
+                found.append(state)
+        return found
+
+    return make

@@ -1,7 +1,6 @@
 """The exact Connect Four solver against brute force and hand-made positions."""
 
 import functools
-import random
 
 from bigmodel.families.decision.games import GAMES
 from bigmodel.families.decision.solver import CELLS, Solver
@@ -17,23 +16,9 @@ def brute_force(state):
     return max(-brute_force(C4.apply(state, a)) for a in C4.legal_moves(state))
 
 
-def random_endgames(count, seed):
-    rng = random.Random(seed)
-    found = []
-    while len(found) < count:
-        state = C4.initial_state()
-        for _ in range(rng.randint(30, 34)):
-            if state.value is not None:
-                break
-            state = C4.apply(state, rng.choice(C4.legal_moves(state)))
-        if state.value is None:
-            found.append(state)
-    return found
-
-
-def test_solver_matches_brute_force_on_endgames():
+def test_solver_matches_brute_force_on_endgames(random_positions):
     solver = Solver()
-    for state in random_endgames(40, seed=1):
+    for state in random_positions(C4, 40, seed=1, fewest=30, most=34):
         exact = brute_force(state)
         assert solver.score(state) == exact, C4.format_position(state)
         assert solver.score(state, weak=True) == (exact > 0) - (exact < 0)
