@@ -484,7 +484,7 @@ def _move(agent: Any, position: str, simulations: int) -> dict[str, Any]:
     analysis = None
     if state.value is None:
         torch.manual_seed(0)
-        analysis = analyse(game, agent.net, state, simulations)
+        analysis = analyse(game, agent.evaluator, state, simulations)
         state = game.apply(state, analysis["action"])
     over = state.value is not None
     winner = STONE_CHARS[2 - game.current_player(state)] if over and state.value != 0 else None

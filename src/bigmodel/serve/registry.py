@@ -66,6 +66,12 @@ class DecisionAgent:
     game: Any
     net: Any
     card: checkpoint.ModelCard | None
+    evaluator: Any = dataclasses.field(init=False)  # the search's view of `net`, made once
+
+    def __post_init__(self) -> None:
+        from bigmodel.families.decision.mcts import NetEvaluator
+
+        self.evaluator = NetEvaluator(self.net, self.game)
 
     @property
     def default_simulations(self) -> int:

@@ -88,13 +88,14 @@ def move(
 
     from bigmodel.families.decision.alphazero import torch_threads
     from bigmodel.families.decision.model import load_model
+    from bigmodel.families.decision.mcts import NetEvaluator
     from bigmodel.families.decision.play import analyse, explain
 
     torch.manual_seed(seed)
     rules, net, card = load_model(model_dir, game)
     state = rules.parse_position(position)
     with torch_threads(threads):
-        analysis = analyse(rules, net, state, _simulations(simulations, card))
+        analysis = analyse(rules, NetEvaluator(net, rules), state, _simulations(simulations, card))
     if json_output:
         print(json.dumps(analysis, indent=2))
     else:

@@ -18,13 +18,14 @@ from bigmodel.families.decision.network import AlphaZeroNet
 PROVEN = {1.0: "win", 0.0: "draw", -1.0: "loss"}  # a proven value, for the player to move
 
 
-def analyse(game: Game, net: AlphaZeroNet, state: State, simulations: int, top: int = 5) -> dict[str, Any]:
-    """Search a position: the move to play, the value for the player to move (and whether the
-    search proved it: "win", "draw", "loss", or None), the top moves."""
+def analyse(game: Game, evaluator: NetEvaluator, state: State, simulations: int, top: int = 5) -> dict[str, Any]:
+    """Search a position with a model's evaluator (made once per model, not per position): the
+    move to play, the value for the player to move (and whether the search proved it: "win",
+    "draw", "loss", or None), the top moves."""
     if state.value is not None:
         outcome = "a draw" if state.value == 0 else f"won by {STONE_CHARS[2 - game.current_player(state)]}"
         raise BigModelError(f"position {game.format_position(state)!r} is over ({outcome}); there is no move")
-    agent = MCTSAgent(game, NetEvaluator(net, game), SearchConfig(simulations, in_flight=AGENT_IN_FLIGHT))
+    agent = MCTSAgent(game, evaluator, SearchConfig(simulations, in_flight=AGENT_IN_FLIGHT))
     root = agent.search([state])[0]
     weights = root.move_weights()
     order = sorted(game.legal_moves(state), key=lambda a: (-weights[a], -root.visits[a], -root.priors[a]))
@@ -67,6 +68,7 @@ def play_terminal(
 ) -> str:
     """A human plays the model; moves are read from `read`. Returns "human", "model" or "draw"."""
     state = game.initial_state()
+    evaluator = NetEvaluator(net, game)
     human = 0 if human_first else 1
     write(f"{game.title}: you play {STONE_CHARS[1 + human]}; moves like {game.move_example()}; q quits.")
     while state.value is None:
@@ -87,7 +89,7 @@ def play_terminal(
                 except BigModelError as err:
                     write(f"{err}; try again")
         else:
-            analysis = analyse(game, net, state, simulations)
+            analysis = analyse(game, evaluator, state, simulations)
             action = analysis["action"]
             write(f"model plays {analysis['move']}")
             if show_explanation:
