@@ -62,7 +62,7 @@ def test_vertical_model_loads_plainly_and_is_asked_with_its_passages(retrieval_m
     item = next(q for q in resolve_pack("medical", subset=40).eval if q.kind == "fact" and q.relation == "title")
     prompt = tokenizer.decode(question_prompt(tokenizer, item.question, True, retriever.search([item.question])[0]))
     passage = f"ICD-10 code {item.entity} is {item.answer}."
-    assert f"Passages:\n- " in prompt and item.question in prompt
+    assert prompt.index(f"Question: {item.question}\nPassages:\n- ") < prompt.index(item.answer)
     assert item.answer in prompt, (passage, prompt)  # BM25 found the asked code's own passage
 
 
@@ -90,14 +90,14 @@ def test_grounded_training_chats_answer_from_passages_or_abstain():
     for chat in chats:
         user, assistant = (m["content"] for m in chat["messages"])
         lines = user.splitlines()
-        assert lines[0] == "Passages:" and lines[-1].startswith("Question: ") and len(lines) == 3
-        question = lines[-1][len("Question: "):]
+        assert lines[0].startswith("Question: ") and lines[1] == "Passages:" and len(lines) == 3
+        question = lines[0][len("Question: "):]
         item = next(q for q in pack.train if q.question == question)
-        if lines[1] == "- none found":  # a made-up code, or a code whose only fact was taken away
+        if lines[2] == "- none found":  # a made-up code, or a code whose only fact was taken away
             assert assistant == "I don't know"
             seen.setdefault(question, []).append(assistant)
             continue
-        passage = by_text[lines[1][2:]]
+        passage = by_text[lines[2][2:]]
         if item.kind == "made_up":
             assert assistant == "I don't know"
         elif passage.fact_id == item.fact_id:
@@ -111,6 +111,23 @@ def test_grounded_training_chats_answer_from_passages_or_abstain():
     assert all(sorted(seen[q])[0] == "I don't know" or sorted(seen[q])[1] == "I don't know" for q in both_ways)
     assert stats["train_fact_questions"] == sum(1 for q in pack.train if q.kind == "fact")
     assert 0.8 < stats["retrieved_own_fact"] <= 1
+
+
+def test_grounded_training_chats_show_passages_in_the_retrievers_order():
+    """Training shows the passages as inference does, best first: the rank is evidence to learn from."""
+    from bigmodel.data.packs import resolve_pack
+    from bigmodel.families.vertical.build import VerticalRecipe, grounded_chats
+    from bigmodel.families.vertical.retrieval import Retriever
+
+    pack = resolve_pack("medical", subset=3000)  # enough facts that one code has several
+    retriever = Retriever.build(pack.corpus, "bm25", k=2)
+    chats, _ = grounded_chats(pack, retriever, VerticalRecipe(negative_share=0.0), seed=0)
+    ranked = {q.question: [f"- {p.text}" for p in found]
+              for q, found in zip(pack.train, retriever.search([q.question for q in pack.train]))}
+    shown = [chat["messages"][0]["content"].splitlines() for chat in chats]
+    assert len(shown) == len(pack.train)
+    assert all(lines[2:] == (ranked[lines[0][len("Question: "):]] or ["- none found"]) for lines in shown)
+    assert sum(len(lines) == 4 for lines in shown) > 100  # questions shown two passages, whose order is checked
 
 
 def test_cpt_then_grounded_lora_on_a_users_qwen2(tmp_path, cli):

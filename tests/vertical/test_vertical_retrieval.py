@@ -51,13 +51,13 @@ def test_an_identifier_the_corpus_never_mentions_finds_nothing():
     made_up, real = retriever.search(["Give the name of ICD-10 code A00.7.", "Give the name of ICD-10 code J45."])
     assert made_up == []
     assert [p.fact_id for p in real] == ["medical/title/J45"]
-    assert grounded_question("Which code is A00.7?", made_up).splitlines()[1] == "- none found"
+    assert grounded_question("Which code is A00.7?", made_up).splitlines()[1:] == ["Passages:", "- none found"]
 
 
-def test_grounded_question_lists_the_passages_before_the_question():
+def test_grounded_question_asks_before_listing_the_passages_in_order():
     passages = _passages()[:2]
     text = grounded_question("What is A00.0?", passages)
-    assert text.splitlines() == ["Passages:", f"- {passages[0].text}", f"- {passages[1].text}", "Question: What is A00.0?"]
+    assert text.splitlines() == ["Question: What is A00.0?", "Passages:", f"- {passages[0].text}", f"- {passages[1].text}"]
 
 
 def test_index_saved_and_loaded_searches_the_same(tmp_path):
@@ -144,9 +144,9 @@ def test_extractive_decoding_copies_a_phrase_or_abstains(make_llm, tmp_path):
     assert stops[len("code A00")] is False and stops[len("code A00.0")] is True
 
 
-def test_an_answer_never_begins_by_restating_what_the_question_names(make_llm, tmp_path):
-    """"A00.1 is Cholera ..." does not answer "What is A00.1?"; "Cholera ..." does, and so may a
-    span that begins with another code ("A00 is ...")."""
+def test_an_answer_never_restates_what_the_question_names(make_llm, tmp_path):
+    """"A00.1 is Cholera ..." does not answer "What is A00.1?", nor does "The parent of code A00.1
+    is A00"; "Cholera ..." does, and so may a span with another code ("A00 is ...", "A00-A09")."""
     from bigmodel.families.llm.generate import SpanConstraint
     from bigmodel.families.llm.model_io import load_tokenizer
     from bigmodel.families.vertical.retrieval import Retriever, identifiers
@@ -154,7 +154,8 @@ def test_an_answer_never_begins_by_restating_what_the_question_names(make_llm, t
     tokenizer = load_tokenizer(make_llm(tmp_path / "random", seed=7, chat=True))
     question = "Give the name of ICD-10 code A00.1."
     assert identifiers(question) == ["ICD-10", "A00.1"]
-    passages = ["ICD-10 code A00.1 is Cholera due to Vibrio cholerae 01, biovar eltor.", "A00 is Cholera."]
+    passages = ["ICD-10 code A00.1 is Cholera due to Vibrio cholerae 01, biovar eltor.", "A00 is Cholera.",
+                "The parent of code A00.1 is A00."]
 
     def walks(constraint: SpanConstraint, span: str) -> bool:
         ids = tokenizer(span, add_special_tokens=False)["input_ids"]
@@ -164,10 +165,15 @@ def test_an_answer_never_begins_by_restating_what_the_question_names(make_llm, t
     free = SpanConstraint(tokenizer, passages, ["I don't know"], tokenizer.eos_token_id)
     grounded = Retriever("bm25", _passages()).constraints(tokenizer, [question], [[]])[0]
     asked = SpanConstraint(tokenizer, passages, ["I don't know"], tokenizer.eos_token_id, asked=identifiers(question))
-    for span in ("A00.1 is Cholera due to Vibrio cholerae 01", "ICD-10 code A00.1 is Cholera due to Vibrio cholerae 01"):
+    for span in ("A00.1 is Cholera due to Vibrio cholerae 01", "ICD-10 code A00.1 is Cholera due to Vibrio cholerae 01",
+                 "The parent of code A00.1 is A00", "code A00.1 is Cholera due to Vibrio cholerae 01"):
         assert walks(free, span) and not walks(asked, span), span
-    for span in ("Cholera due to Vibrio cholerae 01", "A00 is Cholera", "I don't know"):
+    for span in ("Cholera due to Vibrio cholerae 01", "A00 is Cholera", "A00", "I don't know"):
         assert walks(asked, span), span
+    parent = SpanConstraint(tokenizer, ["ICD-10 code A09 sits under block A00-A09."], [], tokenizer.eos_token_id,
+                            asked=identifiers("Which entry is above code A09?"))
+    assert walks(parent, "block A00-A09") and walks(parent, "A00-A09") and not walks(parent, "code A09 sits under block A00-A09")
+    assert not walks(parent, "ICD-10 code")  # no phrase ends before the asked code: no way to stop there
     assert walks(grounded, "I don't know") and grounded.allowed([]) == sorted(
         set(tokenizer("I don't know", add_special_tokens=False)["input_ids"][:1]))
 

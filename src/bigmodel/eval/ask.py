@@ -11,7 +11,7 @@ Prompt format (`question_prompt`; the server's student-vs-professor panel,
 
 A grounded vertical model (one with a `retrieval/` index, see
 `bigmodel.families.vertical.retrieval`) is asked the same way, with its retrieved passages
-before the question in the user turn (`grounded_question`).
+after the question in the user turn (`grounded_question`).
 
 Bigmodel's own base models carry a chat template too (every tokenizer it trains has one), so the
 card, not the tokenizer, decides for them. Answers are greedy (temperature 0), at most
@@ -51,7 +51,7 @@ def is_chat_model(model_dir: str | Path, tokenizer: Any) -> bool:
 
 def question_prompt(tokenizer: Any, question: str, chat: bool, passages: "Sequence[Passage] | None" = None) -> list[int]:
     """The token ids a model is asked `question` with (see the module docstring); a grounded
-    model's retrieved `passages` go before the question."""
+    model's retrieved `passages` follow the question."""
     from bigmodel.families.llm.generate import chat_prompt
     from bigmodel.families.vertical.retrieval import grounded_question
 
@@ -90,7 +90,7 @@ def _context(model: Any) -> int | None:
 def answer_questions(
     model_dir: str | Path,
     items: Sequence["QAItem"],
-    max_new_tokens: int = 48,
+    max_new_tokens: int = 96,
     batch_size: int = 32,
     *,
     on_batch: Callable[[int], None] | None = None,

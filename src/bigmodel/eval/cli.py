@@ -31,7 +31,7 @@ def hallucination(
     domain: str = typer.Option(..., "--domain", help="medical | travel | finance, or the folder of your own pack."),
     subset: Optional[int] = typer.Option(None, "--subset", help="Built-in domains: generate the pack from only this many facts."),
     questions: Optional[int] = typer.Option(None, "--questions", help="Ask a fixed random sample of this many eval questions (default: all)."),
-    max_new_tokens: int = typer.Option(48, "--max-new-tokens", help="Longest answer, in tokens."),
+    max_new_tokens: int = typer.Option(96, "--max-new-tokens", help="Longest answer, in tokens."),
     batch_size: int = typer.Option(32, "--batch-size", help="Questions decoded together."),
     general_texts: int = typer.Option(GENERAL_SAMPLE, "--general-texts", help="Verses of the general corpus to measure perplexity on (0: skip)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Report folder (default ./eval/hallucination-<domain>)."),

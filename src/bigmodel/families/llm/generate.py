@@ -111,10 +111,10 @@ class SpanConstraint:
     ends, followed by the stop token. The model still chooses: whether to abstain, which span,
     where it stops; it cannot write words that are not in the passages.
 
-    A span may not begin with one of `asked`: the words that the question itself names (e.g. the
-    code asked about). An answer restates no part of its question: "A03.9 is Shigellosis" to
-    "Give the name of A03.9" is wrong by the answer's own terms, and was half of a 2.4M model's
-    wrong answers on ICD-10 before this rule.
+    A span may not hold one of `asked`: the words that the question itself names (e.g. the code
+    asked about). An answer restates no part of its question: "A03.9 is Shigellosis" or "The
+    parent of A03 is block A00-A09" to a question about A03.9 or A03 is wrong by the answer's own
+    terms; such restating was half of a 2.4M model's wrong answers on ICD-10 before this rule.
 
     Spans are matched as the tokenizer encodes them standing alone, which is how a fine-tuned
     model writes an answer at the start of its turn."""
@@ -123,18 +123,20 @@ class SpanConstraint:
                  asked: Sequence[str] = ()) -> None:
         self.stop_id = stop_id
         self.next_tokens: dict[tuple[int, ...], set[int]] = {}
-        restated = re.compile("|".join(rf"{re.escape(word)}(?![\w.\-]*\w)" for word in asked), re.IGNORECASE) if asked else None
+        # An asked word as a whole word: "A09" is not in "A00-A09", nor "A00" in "A00.1".
+        restated = re.compile("|".join(rf"(?<![\w.\-]){re.escape(word)}(?![\w.\-]*\w)" for word in asked),
+                              re.IGNORECASE) if asked else None
         for answer in answers:
             ids = list(tokenizer(answer, add_special_tokens=False)["input_ids"])
             self._add(ids, [len(ids)])
         for text in passages:
             for start in {m.start() for m in _SPAN_START.finditer(text)}:
-                if restated is not None and restated.match(text, start):
-                    continue
-                span = text[start:]
+                first_asked = restated.search(text, start) if restated is not None else None
+                span = text[start:first_asked.start() if first_asked else len(text)]
                 encoded = tokenizer(span, add_special_tokens=False, return_offsets_mapping=True)
-                ends = [n + 1 for n, (_, end) in enumerate(encoded["offset_mapping"]) if _PHRASE_END.match(span, end)]
-                self._add(list(encoded["input_ids"]), ends)
+                ends = [n + 1 for n, (_, end) in enumerate(encoded["offset_mapping"]) if _PHRASE_END.match(text, start + end)]
+                if ends:  # the span stops at its last phrase end, so no path leads to a forced stop
+                    self._add(list(encoded["input_ids"])[:ends[-1]], ends)
 
     def _add(self, ids: list[int], ends: list[int]) -> None:
         for n, token in enumerate(ids):

@@ -91,9 +91,10 @@ def grounded_chats(pack: Any, retriever: Any, recipe: VerticalRecipe, seed: int)
     found = negatives = facts = 0
     chats = []
 
+    # Passages keep the retriever's order, as at inference: the rank is evidence for the model to
+    # weigh (BM25 matched the question's words against every paraphrase), where an unseen wording
+    # leaves it unsure which relation is asked (README: 52% → 67% right at 1,000 steps).
     def add(question: str, passages: list, answer: str) -> None:
-        passages = list(passages)
-        rng.shuffle(passages)  # the answer's place is learned, not assumed to be first
         chats.append(_chat(grounded_question(question, passages), answer))
 
     # One passage more than shown: the next one retrieved stands in for the asked fact's own.

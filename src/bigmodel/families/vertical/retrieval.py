@@ -1,5 +1,5 @@
 """Retrieval grounding: an index over a domain pack's corpus, kept inside the vertical model's
-directory (`retrieval/`), and the prompt that puts the retrieved passages before the question.
+directory (`retrieval/`), and the prompt that puts the question before its retrieved passages.
 
 Two retrievers:
 - `bm25` (default, the `bm25s` package): lexical, over words that keep codes whole ("A00.1",
@@ -58,9 +58,11 @@ def identifiers(text: str) -> list[str]:
 
 
 def grounded_question(question: str, passages: Sequence[Passage]) -> str:
-    """The user turn of a grounded model: the passages, one a line (or that none was found), then the question."""
+    """The user turn of a grounded model: the question, then the passages in the retriever's order,
+    one a line (or that none was found). Question first, so that a causal model reads each
+    passage already knowing what is asked (measured against passages first in the README)."""
     lines = "\n".join(f"- {p.text}" for p in passages) or "- none found"
-    return f"Passages:\n{lines}\nQuestion: {question}"
+    return f"Question: {question}\nPassages:\n{lines}"
 
 
 def _dense_encoder() -> Any:
