@@ -24,7 +24,8 @@ def test_trained_clip_loads_in_transformers_with_its_processor(clip_dir: Path) -
     for key in ("test_image_to_text_r1", "test_text_to_image_r5", "held_out_image_to_text_r1"):
         assert 0.0 <= card["metrics"][key] <= 1.0
     assert card["data"][0]["held_out_pairs"]
-    inputs = processor(text=["a blue square"], images=[torch.zeros(3, 40, 40)], return_tensors="pt", padding=True)
+    inputs = processor(text=["a blue square"], images=[torch.zeros(3, 40, 40)], return_tensors="pt", padding=True,
+                       truncation=True)
     assert inputs["pixel_values"].shape[-1] == model.config.vision_config.image_size
     for name in ("metrics.jsonl", "curves.png", "REPORT.md"):
         assert (clip_dir / name).is_file()
