@@ -126,6 +126,7 @@ def test_cli_bad_input(models, tmp_path):
         (["--models", str(base), "--domain", "astrology"], "known domains: medical, travel, finance"),
         (["--models", str(base), "--domain", "finance", "--subset", "1"], "no eval questions"),
         (["--models", str(base), "--domain", "finance", "--questions", "0"], "--questions must be >= 1"),
+        (["--models", str(base), "--domain", "finance", "--max-new-tokens", "0"], "--max-new-tokens and --batch-size must be >= 1"),
     ]
     for args, expected in cases:
         result = _run("eval", "hallucination", *args, cwd=tmp_path)

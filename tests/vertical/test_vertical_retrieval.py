@@ -64,11 +64,31 @@ def test_index_saved_and_loaded_searches_the_same(tmp_path):
     retriever = Retriever.build(_passages(), "bm25", k=2)
     retriever.save(tmp_path)
     meta = json.loads((tmp_path / INDEX_DIR / "index.json").read_text())
-    assert meta == {"retriever": "bm25", "k": 2, "decoding": "extractive", "passages": len(_passages())}
+    assert meta == {"retriever": "bm25", "k": 2, "decoding": "extractive", "prompt": "question-first",
+                    "passages": len(_passages())}
     loaded = Retriever.load(tmp_path)
     queries = ["code A00.1", "Asthma", "parent of A00.1"]
     assert loaded.search(queries) == retriever.search(queries)
     assert Retriever.load(tmp_path / "nothing-here") is None
+
+
+def test_a_model_indexed_before_the_prompt_was_recorded_is_asked_passages_first(tmp_path):
+    """Models built before the question moved first were trained on passages first, and their
+    index.json has no "prompt": they are asked the way they were trained."""
+    Retriever.build(_passages(), "bm25", k=2).save(tmp_path)
+    index = tmp_path / INDEX_DIR / "index.json"
+    meta = json.loads(index.read_text())
+    del meta["prompt"]
+    index.write_text(json.dumps(meta))
+    loaded = Retriever.load(tmp_path)
+    assert loaded.layout == "passages-first"
+    passages = loaded.search(["code A00.1"])[0]
+    text = grounded_question("What is A00.1?", passages, loaded.layout)
+    assert text.splitlines() == ["Passages:", *(f"- {p.text}" for p in passages), "Question: What is A00.1?"]
+    meta["prompt"] = "sideways"
+    index.write_text(json.dumps(meta))
+    with pytest.raises(BigModelError, match="prompt 'sideways'"):
+        Retriever.load(tmp_path)
 
 
 def test_damaged_index_is_one_clear_error(tmp_path):
@@ -190,3 +210,5 @@ def test_passages_that_do_not_fit_the_context_are_dropped_lowest_ranked_first(ma
     assert grounded_prompt(tokenizer, "What is A00.0?", True, passages, len(first_only)) == (first_only, passages[:1])
     ids, kept = grounded_prompt(tokenizer, "What is A00.0?", True, passages, 5)
     assert kept == [] and "none found" in tokenizer.decode(ids)
+    ids, kept = grounded_prompt(tokenizer, "What is A00.0?", True, passages, None, "passages-first")
+    assert tokenizer.decode(ids).index(passages[-1].text) < tokenizer.decode(ids).index("Question: What is A00.0?")

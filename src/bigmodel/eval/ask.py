@@ -11,7 +11,8 @@ Prompt format (`question_prompt`; the server's student-vs-professor panel,
 
 A grounded vertical model (one with a `retrieval/` index, see
 `bigmodel.families.vertical.retrieval`) is asked the same way, with its retrieved passages
-after the question in the user turn (`grounded_question`).
+after the question in the user turn (`grounded_question`), or before it for a model whose index
+records that it was trained on passages first.
 
 Bigmodel's own base models carry a chat template too (every tokenizer it trains has one), so the
 card, not the tokenizer, decides for them. Answers are greedy (temperature 0), at most
@@ -49,26 +50,27 @@ def is_chat_model(model_dir: str | Path, tokenizer: Any) -> bool:
     return getattr(tokenizer, "chat_template", None) is not None
 
 
-def question_prompt(tokenizer: Any, question: str, chat: bool, passages: "Sequence[Passage] | None" = None) -> list[int]:
+def question_prompt(tokenizer: Any, question: str, chat: bool, passages: "Sequence[Passage] | None" = None,
+                    layout: str = "question-first") -> list[int]:
     """The token ids a model is asked `question` with (see the module docstring); a grounded
-    model's retrieved `passages` follow the question."""
+    model's retrieved `passages` go with the question in its index's `layout`."""
     from bigmodel.families.llm.generate import chat_prompt
     from bigmodel.families.vertical.retrieval import grounded_question
 
     if passages is not None:
-        question = grounded_question(question, passages)
+        question = grounded_question(question, passages, layout)
     if chat:
         return chat_prompt(tokenizer, [{"role": "user", "content": question}])
     return list(tokenizer(question + "\n")["input_ids"])
 
 
 def grounded_prompt(tokenizer: Any, question: str, chat: bool, passages: "Sequence[Passage]",
-                    room: int | None) -> tuple[list[int], list["Passage"]]:
+                    room: int | None, layout: str = "question-first") -> tuple[list[int], list["Passage"]]:
     """`question_prompt` with as many of the retrieved passages as fit in `room` tokens (the
     lowest-ranked dropped first), and the passages kept."""
     kept = list(passages)
     while True:
-        ids = question_prompt(tokenizer, question, chat, kept)
+        ids = question_prompt(tokenizer, question, chat, kept, layout)
         if room is None or len(ids) <= room or not kept:
             return ids, kept
         kept.pop()
@@ -110,7 +112,7 @@ def answer_questions(
     if retriever:
         # Passages that would leave no room for an answer are dropped, lowest-ranked first.
         room = context - min(max_new_tokens, 16) if context else None
-        fitted = [grounded_prompt(tokenizer, item.question, chat, passages, room)
+        fitted = [grounded_prompt(tokenizer, item.question, chat, passages, room, retriever.layout)
                   for item, passages in zip(items, retriever.search([item.question for item in items]))]
         prompts = [ids for ids, _ in fitted]
         constraints = retriever.constraints(tokenizer, [item.question for item in items], [kept for _, kept in fitted])

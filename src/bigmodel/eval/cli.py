@@ -59,6 +59,8 @@ def hallucination(
         checkpoint.require_family(model_dir, {"llm", "vertical"}, "an LLM")
     if questions is not None and questions < 1:
         raise BigModelError(f"--questions must be >= 1, found {questions}")
+    if max_new_tokens < 1 or batch_size < 1:
+        raise BigModelError(f"--max-new-tokens and --batch-size must be >= 1, found {max_new_tokens} and {batch_size}")
     if general_texts < 0:
         raise BigModelError(f"--general-texts must be >= 0, found {general_texts}")
     if subset is not None and subset < 1:

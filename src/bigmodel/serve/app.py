@@ -299,7 +299,7 @@ def create_app(models: dict[str, ServedModel], *, api_key: str | None = None, mo
             found = (await asyncio.to_thread(retriever.search, [question]))[0]
             fit = model.engine.context - min(max_tokens, 16) if model.engine.context else None
             prompt_ids, passages = await asyncio.to_thread(grounded_prompt, model.engine.tokenizer, question, model.chat,
-                                                           found, fit)
+                                                           found, fit, retriever.layout)
         else:
             prompt_ids = await asyncio.to_thread(question_prompt, model.engine.tokenizer, question, model.chat)
         room = model.engine.context - len(prompt_ids) if model.engine.context else max_tokens

@@ -11,6 +11,7 @@ passages, or is one of a few fixed answers.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import re
 from typing import Any, Iterator, Sequence
@@ -130,9 +131,11 @@ class SpanConstraint:
             ids = list(tokenizer(answer, add_special_tokens=False)["input_ids"])
             self._add(ids, [len(ids)])
         for text in passages:
+            # Where asked words begin; a span ends before the first one at or after its start.
+            asked_at = [m.start() for m in restated.finditer(text)] if restated is not None else []
             for start in {m.start() for m in _SPAN_START.finditer(text)}:
-                first_asked = restated.search(text, start) if restated is not None else None
-                span = text[start:first_asked.start() if first_asked else len(text)]
+                following = bisect.bisect_left(asked_at, start)
+                span = text[start:asked_at[following] if following < len(asked_at) else len(text)]
                 encoded = tokenizer(span, add_special_tokens=False, return_offsets_mapping=True)
                 ends = [n + 1 for n, (_, end) in enumerate(encoded["offset_mapping"]) if _PHRASE_END.match(text, start + end)]
                 if ends:  # the span stops at its last phrase end, so no path leads to a forced stop

@@ -95,7 +95,7 @@ def grounded_chats(pack: Any, retriever: Any, recipe: VerticalRecipe, seed: int)
     # weigh (BM25 matched the question's words against every paraphrase), where an unseen wording
     # leaves it unsure which relation is asked (README: 52% → 67% right at 1,000 steps).
     def add(question: str, passages: list, answer: str) -> None:
-        chats.append(_chat(grounded_question(question, passages), answer))
+        chats.append(_chat(grounded_question(question, passages, retriever.layout), answer))
 
     # One passage more than shown: the next one retrieved stands in for the asked fact's own.
     for item, passages in zip(pack.train, retriever.search([q.question for q in pack.train], k + 1)):

