@@ -40,8 +40,8 @@ def test_bm25_tells_neighbouring_codes_apart_and_counts_each_fact_once():
 
 
 def test_a_query_with_no_known_word_still_gets_k_passages():
-    [found] = Retriever.build(_passages(), "bm25", k=3).search(["zzz qqq"])
-    assert len(found) == 3
+    found, no_words = Retriever.build(_passages(), "bm25", k=3).search(["zzz qqq", "?"])
+    assert len(found) == 3 and no_words == found
 
 
 def test_an_identifier_the_corpus_never_mentions_finds_nothing():

