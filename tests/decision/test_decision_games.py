@@ -57,6 +57,25 @@ def test_position_text_round_trips_and_canonical_planes(name):
     assert game.render(state).count("x") == 3
 
 
+def test_connect4_planes_from_bitboards_match_the_board_for_a_whole_batch():
+    """The search's leaves are unpacked from bitboards 64 at a time; each must show the same
+    stones, from the same side, as the board the text rendering comes from."""
+    game, rng = GAMES["connect4"], np.random.default_rng(1)
+    states = []
+    for plies in range(0, 40, 3):
+        state = game.initial_state()
+        for _ in range(plies):
+            if state.value is None:
+                state = game.apply(state, int(rng.choice(game.legal_moves(state))))
+        states.append(state)
+    planes = game.canonical_batch(states)
+    assert planes.shape == (len(states), 3, 6, 7) and planes.dtype == np.float32
+    for state, plane in zip(states, planes):
+        board, mover = game.board(state), 1 + game.current_player(state)
+        assert (plane[0] == (board == mover)).all() and (plane[1] == (board == 3 - mover)).all()
+        assert (plane[2] == 1).all() and (game.canonical(state) == plane).all()
+
+
 @pytest.mark.parametrize(
     "name, text, message",
     [

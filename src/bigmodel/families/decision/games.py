@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import string
 from abc import ABC, abstractmethod
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
@@ -102,12 +102,16 @@ class Game(ABC):
 
     def canonical(self, state: State) -> np.ndarray:
         """Network input from the mover's point of view: (INPUT_PLANES, rows, cols) float32."""
-        board = self.board(state)
-        mine = 1 + self.current_player(state)
-        planes = np.empty((INPUT_PLANES, self.rows, self.cols), dtype=np.float32)
-        planes[0] = board == mine
-        planes[1] = board == 3 - mine
-        planes[2] = 1.0
+        return self.canonical_batch([state])[0]
+
+    def canonical_batch(self, states: Sequence[State]) -> np.ndarray:
+        """`canonical` of each state, stacked: (B, INPUT_PLANES, rows, cols) float32."""
+        boards = np.stack([self.board(s) for s in states])
+        mine = 1 + np.array([self.current_player(s) for s in states], dtype=np.int8)[:, None, None]
+        planes = np.empty((len(states), INPUT_PLANES, self.rows, self.cols), dtype=np.float32)
+        planes[:, 0] = boards == mine
+        planes[:, 1] = boards == 3 - mine
+        planes[:, 2] = 1.0
         return planes
 
     def render(self, state: State) -> str:
@@ -312,6 +316,16 @@ class ConnectFour(Game):
         else:
             value = 0.0 if moves == C4_ROWS * C4_COLS else None
         return BitState(opponent, mask, moves, value)
+
+    def canonical_batch(self, states: Sequence[BitState]) -> np.ndarray:
+        # The whole batch's bitboards unpacked at once: the search's leaves arrive 64 at a time.
+        bits = np.array([(s.current, s.current ^ s.mask) for s in states], dtype="<u8")
+        cells = np.unpackbits(bits.view(np.uint8).reshape(len(states), 2, 8), axis=-1, bitorder="little")
+        cells = cells[..., : C4_COLS * C4_STRIDE].reshape(len(states), 2, C4_COLS, C4_STRIDE)[..., :C4_ROWS]
+        planes = np.empty((len(states), INPUT_PLANES, C4_ROWS, C4_COLS), dtype=np.float32)
+        planes[:, :2] = cells.transpose(0, 1, 3, 2)[:, :, ::-1]  # (col, row from the bottom) -> rows from the top
+        planes[:, 2] = 1.0
+        return planes
 
     def board(self, state: BitState) -> np.ndarray:
         mine = c4_bits_to_board(state.current).astype(np.int8)

@@ -52,7 +52,7 @@ class NetEvaluator:
         self.batches = 0
 
     def __call__(self, states: Sequence[State]) -> tuple[np.ndarray, np.ndarray]:
-        planes = torch.from_numpy(np.stack([self.game.canonical(s) for s in states]))
+        planes = torch.from_numpy(self.game.canonical_batch(states))
         with torch.inference_mode():
             logits, values = self.net(planes)
         self.batches += 1
@@ -89,16 +89,6 @@ class Node:
         self.total = 0.0  # visits of all edges
         self.proven: float | None = state.value  # exact value for the player to move, once known
 
-    def expand(self, game: Game, priors: np.ndarray) -> None:
-        self.legal = legal = game.legal_mask(self.state)
-        priors = np.where(legal, priors, 0.0)
-        mass = priors.sum()
-        self.priors = priors / mass if mass > 0 else legal / legal.sum()
-        self.visits = np.zeros(game.action_size)
-        self.values = np.zeros(game.action_size)
-        # Keeps illegal moves (and, once proven, losing ones) from ever being chosen.
-        self.penalty = np.where(legal, 0.0, -np.inf)
-
     def value(self) -> float:
         """The search's estimate of this position for the player to move (exact once proven)."""
         if self.proven is not None:
@@ -123,6 +113,21 @@ class Node:
         return weights
 
 
+def expand_all(game: Game, nodes: Sequence[Node], priors: np.ndarray) -> None:
+    """Expand each node with its row of the evaluator's priors (B, actions), renormalised over
+    its legal moves; the whole batch's arithmetic in one go, each node keeping its rows."""
+    legal = np.stack([game.legal_mask(node.state) for node in nodes])
+    priors = np.where(legal, priors, 0.0)
+    mass = priors.sum(axis=1, keepdims=True)
+    # A network may give every legal move a prior of 0: then they share it evenly.
+    priors = np.where(mass > 0, priors / np.where(mass > 0, mass, 1.0), legal / legal.sum(axis=1, keepdims=True))
+    visits, values = np.zeros(priors.shape), np.zeros(priors.shape)
+    # Keeps illegal moves (and, once proven, losing ones) from ever being chosen.
+    penalty = np.where(legal, 0.0, -np.inf)
+    for i, node in enumerate(nodes):
+        node.legal, node.priors, node.visits, node.values, node.penalty = legal[i], priors[i], visits[i], values[i], penalty[i]
+
+
 @dataclasses.dataclass
 class SearchConfig:
     simulations: int
@@ -143,8 +148,7 @@ def search(
     unexpanded = [root for root in roots if root.priors is None]
     if unexpanded:
         priors, _ = evaluator([root.state for root in unexpanded])
-        for root, p in zip(unexpanded, priors):
-            root.expand(game, p)
+        expand_all(game, unexpanded, priors)
     if config.noise > 0:
         assert rng is not None, "root noise needs a random generator"
         for root in roots:
@@ -174,10 +178,10 @@ def search(
         if waiting:
             leaves = [leaf for leaf, _ in waiting.values()]
             priors, values = evaluator([leaf.state for leaf in leaves])
-            for (leaf, paths), p, v in zip(waiting.values(), priors, values):
-                leaf.expand(game, p)
+            expand_all(game, leaves, priors)
+            for (_, paths), value in zip(waiting.values(), values.tolist()):
                 for path in paths:
-                    _backup(path, float(v))
+                    _backup(path, value)
 
 
 def _descend(game: Game, root: Node, c_puct: float) -> tuple[list[tuple[Node, int]], Node]:
@@ -185,10 +189,13 @@ def _descend(game: Game, root: Node, c_puct: float) -> tuple[list[tuple[Node, in
     node, path = root, []
     while node.priors is not None and node.proven is None:
         visits = node.visits
-        once = visits + 1.0
-        # Q + U; an unvisited edge has value sum 0, so Q = values / max(visits, 1) is 0 there.
-        scores = node.values / np.maximum(visits, 1.0) + (c_puct * math.sqrt(node.total + 1)) * node.priors / once
-        action = int((scores + node.penalty).argmax())
+        # U + Q (+ the penalty), in place: this runs once per tree level of every simulation.
+        # An unvisited edge has value sum 0, so Q = values / max(visits, 1) is 0 there.
+        scores = node.priors * (c_puct * math.sqrt(node.total + 1))
+        scores /= visits + 1.0
+        scores += node.values / np.maximum(visits, 1.0)
+        scores += node.penalty
+        action = int(scores.argmax())
         visits[action] += 1
         node.values[action] -= VIRTUAL_LOSS
         node.total += 1
