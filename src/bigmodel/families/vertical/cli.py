@@ -112,7 +112,7 @@ def build(
     lora: bool = typer.Option(False, "--lora", help="Fine-tune a LoRA adapter (peft) instead of every weight."),
     merge: bool = typer.Option(False, "--merge", help="Fold the LoRA adapter into the weights."),
     lora_rank: int = typer.Option(VerticalRecipe.lora_rank, "--lora-rank", help="Rank of the LoRA adapter."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of training: the order of its examples, which questions are also asked without their passage, the general sample."),
     name: str = typer.Option("", "--name", help="Name to serve it under (default: the folder name)."),
     json_output: bool = typer.Option(False, "--json", help="Print the model card as JSON."),
 ) -> None:
