@@ -11,11 +11,27 @@ from bigmodel.families.decision.mcts import (
     RandomAgent,
     RolloutEvaluator,
     SearchConfig,
+    expand_all,
     play_games,
     search,
 )
 
 C4 = GAMES["connect4"]
+
+
+def test_a_batch_of_leaves_is_expanded_over_each_ones_legal_moves():
+    """Priors on full columns are dropped and the rest renormalised, row by row; a network that
+    gives every legal move 0 leaves them an even share. Each node's statistics are its own."""
+    full_first = C4.parse_position("x....../o....../x....../o....../x....../o......")
+    nodes = [Node(C4.initial_state()), Node(full_first), Node(full_first)]
+    priors = np.array([[0.5, 0.5, 0, 0, 0, 0, 0], [0.5, 0.25, 0.25, 0, 0, 0, 0], [1.0, 0, 0, 0, 0, 0, 0]])
+    expand_all(C4, nodes, priors)
+    assert np.allclose(nodes[0].priors, [0.5, 0.5, 0, 0, 0, 0, 0])
+    assert np.allclose(nodes[1].priors, [0, 0.5, 0.5, 0, 0, 0, 0])
+    assert np.allclose(nodes[2].priors, [0] + [1 / 6] * 6)
+    assert nodes[1].penalty[0] == -np.inf and np.isfinite(nodes[1].penalty[1:]).all()
+    nodes[1].visits[3] += 1
+    assert nodes[0].visits.sum() == nodes[2].visits.sum() == 0
 
 
 @pytest.mark.parametrize(

@@ -120,7 +120,8 @@ def expand_all(game: Game, nodes: Sequence[Node], priors: np.ndarray) -> None:
     priors = np.where(legal, priors, 0.0)
     mass = priors.sum(axis=1, keepdims=True)
     # A network may give every legal move a prior of 0: then they share it evenly.
-    priors = np.where(mass > 0, priors / np.where(mass > 0, mass, 1.0), legal / legal.sum(axis=1, keepdims=True))
+    even = legal / np.maximum(legal.sum(axis=1, keepdims=True), 1)
+    priors = np.where(mass > 0, priors / np.where(mass > 0, mass, 1.0), even)
     visits, values = np.zeros(priors.shape), np.zeros(priors.shape)
     # Keeps illegal moves (and, once proven, losing ones) from ever being chosen.
     penalty = np.where(legal, 0.0, -np.inf)
