@@ -57,21 +57,25 @@ def test_position_text_round_trips_and_canonical_planes(name):
     assert game.render(state).count("x") == 3
 
 
-def test_connect4_planes_from_bitboards_match_the_board_for_a_whole_batch():
-    """The search's leaves are unpacked from bitboards 64 at a time; each must show the same
-    stones, from the same side, as the board the text rendering comes from."""
+def test_connect4_bitboards_unpack_to_the_stones_dropped_for_a_whole_batch():
+    """The search's leaves are unpacked from bitboards 64 at a time; each must show the stones
+    the moves dropped (counted here by hand), from the mover's side, as must the board."""
     game, rng = GAMES["connect4"], np.random.default_rng(1)
-    states = []
+    states, dropped = [], []
     for plies in range(0, 40, 3):
-        state = game.initial_state()
-        for _ in range(plies):
+        state, board = game.initial_state(), np.zeros((6, 7), dtype=np.int8)
+        for ply in range(plies):
             if state.value is None:
-                state = game.apply(state, int(rng.choice(game.legal_moves(state))))
+                column = int(rng.choice(game.legal_moves(state)))
+                board[5 - int((board[:, column] != 0).sum()), column] = 1 + ply % 2
+                state = game.apply(state, column)
         states.append(state)
+        dropped.append(board)
     planes = game.canonical_batch(states)
     assert planes.shape == (len(states), 3, 6, 7) and planes.dtype == np.float32
-    for state, plane in zip(states, planes):
-        board, mover = game.board(state), 1 + game.current_player(state)
+    for state, board, plane in zip(states, dropped, planes):
+        mover = 1 + game.current_player(state)
+        assert (game.board(state) == board).all()
         assert (plane[0] == (board == mover)).all() and (plane[1] == (board == 3 - mover)).all()
         assert (plane[2] == 1).all() and (game.canonical(state) == plane).all()
 

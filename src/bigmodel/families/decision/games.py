@@ -283,10 +283,13 @@ def c4_has_four(position: int) -> bool:
     return False
 
 
-def c4_bits_to_board(bits: int) -> np.ndarray:
-    """(6, 7) 0/1 array, top row first, of a bitboard."""
-    raw = np.unpackbits(np.frombuffer(bits.to_bytes(8, "little"), dtype=np.uint8), bitorder="little")
-    return raw[: C4_COLS * C4_STRIDE].reshape(C4_COLS, C4_STRIDE)[:, :C4_ROWS].T[::-1]
+def c4_bits_to_boards(bitboards: Sequence[int] | Sequence[Sequence[int]]) -> np.ndarray:
+    """(..., 6, 7) 0/1 arrays, top row first, of bitboards given as nested sequences of ints:
+    all unpacked in one call (the search's leaves arrive 64 at a time)."""
+    bits = np.asarray(bitboards, dtype="<u8")
+    cells = np.unpackbits(bits[..., None].view(np.uint8), axis=-1, bitorder="little")
+    cells = cells[..., : C4_COLS * C4_STRIDE].reshape(*bits.shape, C4_COLS, C4_STRIDE)[..., :C4_ROWS]
+    return np.swapaxes(cells, -1, -2)[..., ::-1, :]  # (col, row from the bottom) -> rows from the top
 
 
 class ConnectFour(Game):
@@ -318,18 +321,13 @@ class ConnectFour(Game):
         return BitState(opponent, mask, moves, value)
 
     def canonical_batch(self, states: Sequence[BitState]) -> np.ndarray:
-        # The whole batch's bitboards unpacked at once: the search's leaves arrive 64 at a time.
-        bits = np.array([(s.current, s.current ^ s.mask) for s in states], dtype="<u8")
-        cells = np.unpackbits(bits.view(np.uint8).reshape(len(states), 2, 8), axis=-1, bitorder="little")
-        cells = cells[..., : C4_COLS * C4_STRIDE].reshape(len(states), 2, C4_COLS, C4_STRIDE)[..., :C4_ROWS]
         planes = np.empty((len(states), INPUT_PLANES, C4_ROWS, C4_COLS), dtype=np.float32)
-        planes[:, :2] = cells.transpose(0, 1, 3, 2)[:, :, ::-1]  # (col, row from the bottom) -> rows from the top
+        planes[:, :2] = c4_bits_to_boards([(s.current, s.current ^ s.mask) for s in states])
         planes[:, 2] = 1.0
         return planes
 
     def board(self, state: BitState) -> np.ndarray:
-        mine = c4_bits_to_board(state.current).astype(np.int8)
-        theirs = c4_bits_to_board(state.current ^ state.mask).astype(np.int8)
+        mine, theirs = c4_bits_to_boards([state.current, state.current ^ state.mask]).astype(np.int8)
         me = 1 + self.current_player(state)
         return mine * me + theirs * (3 - me)
 
