@@ -97,16 +97,17 @@ def answer_questions(
     batch_size: int = 32,
     *,
     on_batch: Callable[[int], None] | None = None,
+    device: str = "cpu",
 ) -> list[str]:
-    """Greedy answers of the model in `model_dir` to `items`' questions, in their order.
-    `on_batch(n)` is called after each batch of n answers (a progress bar)."""
+    """Greedy answers of the model in `model_dir`, run on `device`, to `items`' questions, in their
+    order. `on_batch(n)` is called after each batch of n answers (a progress bar)."""
     from bigmodel.families.llm.generate import Sampling, generate_batch
     from bigmodel.families.llm.model_io import load_llm
     from bigmodel.families.vertical.retrieval import Retriever
 
     if batch_size < 1 or max_new_tokens < 1:
         raise BigModelError(f"batch_size and max_new_tokens must be >= 1, found {batch_size} and {max_new_tokens}")
-    model, tokenizer = load_llm(model_dir)
+    model, tokenizer = load_llm(model_dir, device)
     chat = is_chat_model(model_dir, tokenizer)
     retriever = Retriever.load(model_dir)
     context = _context(model)
@@ -152,17 +153,16 @@ def general_sample(count: int = GENERAL_SAMPLE) -> list[str]:
     return documents[stride // 2::stride][:count]
 
 
-def general_perplexity(model_dir: str | Path, texts: Sequence[str], batch_size: int = 16) -> float:
-    """exp(mean next-token loss) of the model over `texts`, every token weighted equally; each
-    text truncated to the model's context."""
+def general_perplexity(model_dir: str | Path, texts: Sequence[str], batch_size: int = 16, device: str = "cpu") -> float:
+    """exp(mean next-token loss) of the model, run on `device`, over `texts`, every token weighted
+    equally; each text truncated to the model's context."""
     import torch
 
     from bigmodel.families.llm.model_io import load_llm
 
     if not texts:
         raise BigModelError("no text to measure perplexity on")
-    model, tokenizer = load_llm(model_dir)
-    device = next(model.parameters()).device
+    model, tokenizer = load_llm(model_dir, device)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     context = _context(model)
     encoded = [list(tokenizer(text)["input_ids"])[:context] for text in texts]

@@ -8,6 +8,7 @@ import json
 import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 from bigmodel import checkpoint
 from bigmodel.data.general import Verse, verses
@@ -60,25 +61,32 @@ def instruction_chats(all_verses: list[Verse], count: int, seed: int) -> list[di
     return chats
 
 
+def pretrain_and_chat_tune(config: Any, chats: list[dict], sft_steps: int, stages: Path, *, seed: int) -> tuple[Path, Path]:
+    """The general LLM's two stages in `stages`: `config` pretrained on the embedded corpus
+    (`pretrained/`), then chat-tuned on `chats` (`chat/`); returns both directories."""
+    from bigmodel.families.llm.pretrain import pretrain
+    from bigmodel.families.llm.sft import SFTConfig, sft
+
+    base = pretrain(config, "general", stages / "pretrained", seed=seed, name="general-llm-base")
+    chats_path = stages / "instructions.jsonl"
+    chats_path.write_text("".join(json.dumps(c) + "\n" for c in chats), encoding="utf-8")
+    sft_config = SFTConfig(steps=sft_steps, batch_size=16, micro_batch_size=16, learning_rate=1e-3,
+                           max_length=config.seq_len, eval_every=50)
+    return base, sft(base, chats_path, stages / "chat", sft_config, seed=seed, name="general-llm")
+
+
 def build_general(out: Path, ctx: ZooContext) -> None:
     from bigmodel.families.llm.generate import Sampling, complete, reply
     from bigmodel.families.llm.model_io import load_llm
     from bigmodel.families.llm.presets import load_config
-    from bigmodel.families.llm.pretrain import pretrain
-    from bigmodel.families.llm.sft import SFTConfig, sft
 
     stages = out.with_name(out.name + ".stages")
     shutil.rmtree(stages, ignore_errors=True)
     stages.mkdir(parents=True)
     try:
         config = load_config("tiny", steps=80) if ctx.quick else load_config("small", steps=500)
-        base = pretrain(config, "general", stages / "pretrained", seed=ctx.seed, name="general-llm-base")
-        chats_path = stages / "instructions.jsonl"
         chats = instruction_chats(verses(), 200 if ctx.quick else 3090, ctx.seed)
-        chats_path.write_text("".join(json.dumps(c) + "\n" for c in chats), encoding="utf-8")
-        sft_config = SFTConfig(steps=20 if ctx.quick else 400, batch_size=16, micro_batch_size=16, learning_rate=1e-3,
-                               max_length=config.seq_len, eval_every=50)
-        chat_dir = sft(base, chats_path, stages / "chat", sft_config, seed=ctx.seed, name="general-llm")
+        base, chat_dir = pretrain_and_chat_tune(config, chats, 20 if ctx.quick else 400, stages, seed=ctx.seed)
 
         model, tokenizer = load_llm(chat_dir)
         # Greedy decoding of a model this small loops ("and the LORD, and the LORD, ..."); samples at a
