@@ -185,6 +185,21 @@ def test_cpt_plus_sft_keeps_no_index_and_stops_at_max_epochs(base, tmp_path, cli
     assert f"fine-tuning for {steps} steps instead of 1,000: 0.5 passes" in " ".join(result.stderr.split())
 
 
+def test_each_built_in_domain_retrieves_with_its_measured_retriever(base, tmp_path, cli):
+    """Finance's facts read alike, so its default is BM25's candidates ordered by MiniLM (stored
+    with their embeddings); `--retriever` still chooses."""
+    quick = ["--subset", "20", "--batch-size", "4", "--steps", "2", "--json"]
+    hybrid = json.loads(cli("vertical", "build", "--base", str(base), "--domain", "finance", "--out", str(tmp_path / "f"),
+                            *quick).stdout)
+    assert hybrid["extra"]["retriever"]["kind"] == "hybrid"
+    assert json.loads((tmp_path / "f" / "retrieval" / "index.json").read_text())["retriever"] == "hybrid"
+    assert (tmp_path / "f" / "retrieval" / "embeddings.safetensors").is_file()
+    chosen = json.loads(cli("vertical", "build", "--base", str(base), "--domain", "finance", "--out", str(tmp_path / "b"),
+                            "--retriever", "bm25", *quick).stdout)
+    assert chosen["extra"]["retriever"]["kind"] == "bm25"
+    assert not (tmp_path / "b" / "retrieval" / "embeddings.safetensors").exists()
+
+
 def test_bad_input_is_one_clear_line_and_writes_nothing(base, tmp_path, bigmodel_cli, cli):
     vision = tmp_path / "vision"
     vision.mkdir()

@@ -16,13 +16,19 @@ from bigmodel.errors import BigModelError
 
 DOMAINS: dict[str, ModuleType] = {module.NAME: module for module in (medical, travel, finance)}
 
-__all__ = ["DOMAINS", "Pack", "Passage", "Problem", "QAItem", "build_pack", "load_pack", "resolve_pack", "validate_pack"]
+__all__ = ["DOMAINS", "Pack", "Passage", "Problem", "QAItem", "build_pack", "default_retriever", "load_pack", "resolve_pack",
+           "validate_pack"]
 
 
 def _domain(name: str) -> ModuleType:
     if name not in DOMAINS:
         raise BigModelError(f"unknown domain {name!r}; known domains: {', '.join(DOMAINS)} (or the folder of your own pack)")
     return DOMAINS[name]
+
+
+def default_retriever(domain: str) -> str:
+    """The retriever measured best for a built-in domain; BM25 for a user's pack."""
+    return DOMAINS[domain].RETRIEVER if domain in DOMAINS else "bm25"
 
 
 def build_pack(domain: str, *, seed: int = 0, subset: int | None = None, eval_share: float = DEFAULT_EVAL_SHARE) -> Pack:

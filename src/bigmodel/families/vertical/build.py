@@ -28,13 +28,14 @@ import math
 import random
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bigmodel import checkpoint
 from bigmodel.errors import BigModelError
 from bigmodel.ui import console, progress_bar
 
 METHODS = ("cpt+sft", "retrieval", "both")
+SEARCH_BATCH = 1024  # training questions searched at a time, between progress updates
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,9 +81,10 @@ def _share(count: int, share: float) -> int:
     return round(count * share / (1 - share))
 
 
-def grounded_chats(pack: Any, retriever: Any, recipe: VerticalRecipe, seed: int) -> tuple[list[dict], dict[str, Any]]:
+def grounded_chats(pack: Any, retriever: Any, recipe: VerticalRecipe, seed: int,
+                   on_batch: Callable[[int], None] | None = None) -> tuple[list[dict], dict[str, Any]]:
     """Training chats that answer from retrieved passages or abstain, and how often retrieval
-    found the asked fact."""
+    found the asked fact. `on_batch(n)` is told of each batch of n questions searched."""
     from bigmodel.eval.hallucination import ABSTAIN_ANSWER
     from bigmodel.families.vertical.retrieval import grounded_question
 
@@ -98,7 +100,13 @@ def grounded_chats(pack: Any, retriever: Any, recipe: VerticalRecipe, seed: int)
         chats.append(_chat(grounded_question(question, passages, retriever.layout), answer))
 
     # One passage more than shown: the next one retrieved stands in for the asked fact's own.
-    for item, passages in zip(pack.train, retriever.search([q.question for q in pack.train], k + 1)):
+    questions = [q.question for q in pack.train]
+    retrieved = []
+    for start in range(0, len(questions), SEARCH_BATCH):
+        retrieved += retriever.search(questions[start:start + SEARCH_BATCH], k + 1)
+        if on_batch is not None:
+            on_batch(len(questions[start:start + SEARCH_BATCH]))
+    for item, passages in zip(pack.train, retrieved):
         shown = passages[:k]
         if item.kind != "fact":
             add(item.question, shown, item.answer)
@@ -140,12 +148,13 @@ def build_vertical(
     seed: int = 0,
     lora: bool = False,
     merge: bool = False,
-    retriever_kind: str = "bm25",
+    retriever_kind: str | None = None,
     name: str = "",
 ) -> Path:
-    """Build the vertical model directory `out` from the causal LM `base` and a pack."""
+    """Build the vertical model directory `out` from the causal LM `base` and a pack, retrieving
+    with `retriever_kind` (default: the domain's, `default_retriever`)."""
     from bigmodel.data.general import verses
-    from bigmodel.data.packs import DOMAINS, resolve_pack
+    from bigmodel.data.packs import DOMAINS, default_retriever, resolve_pack
     from bigmodel.families.llm import model_io
     from bigmodel.families.llm.presets import load_config
     from bigmodel.families.llm.pretrain import pretrain
@@ -155,6 +164,7 @@ def build_vertical(
 
     if method not in METHODS:
         raise BigModelError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    retriever_kind = retriever_kind or default_retriever(domain)
     if retriever_kind not in RETRIEVERS:
         raise BigModelError(f"unknown retriever {retriever_kind!r}; choose one of {', '.join(RETRIEVERS)}")
     if merge and not lora:
@@ -194,7 +204,8 @@ def build_vertical(
             with progress_bar(f"index {len(pack.corpus):,} passages ({retriever_kind})", total=len(pack.corpus)) as advance:
                 retriever = Retriever.build(pack.corpus, retriever_kind, recipe.top_k, extractive=recipe.extractive,
                                             on_batch=advance)
-            chats, stats = grounded_chats(pack, retriever, recipe, seed)
+            with progress_bar(f"retrieve for {len(pack.train):,} training questions", total=len(pack.train)) as advance:
+                chats, stats = grounded_chats(pack, retriever, recipe, seed, on_batch=advance)
             metrics.update(stats)
         else:
             chats = [_chat(item.question, item.answer) for item in pack.train]

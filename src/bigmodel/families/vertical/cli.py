@@ -98,7 +98,7 @@ def build(
     out: Path = typer.Option(..., "--out", help="Vertical model directory to write (appears complete, or not at all)."),
     subset: Optional[int] = typer.Option(None, "--subset", help="Built-in domains: generate the pack from only this many facts."),
     pack_seed: int = typer.Option(0, "--pack-seed", help="Seed of the built-in pack (its split and templates)."),
-    retriever: str = typer.Option("bm25", "--retriever", help="bm25 | dense (all-MiniLM-L6-v2, offline) | hybrid (BM25's candidates ordered by MiniLM)."),
+    retriever: Optional[str] = typer.Option(None, "--retriever", help="bm25 | dense (all-MiniLM-L6-v2, offline) | hybrid (BM25's candidates ordered by MiniLM). Default: hybrid for finance, bm25 otherwise."),
     top_k: int = typer.Option(VerticalRecipe.top_k, "--top-k", help="Passages retrieved per question."),
     decoding: str = typer.Option("extractive", "--decoding", help="Grounded answers: extractive (a span of the passages, or \"I don't know\") | free."),
     steps: int = typer.Option(VerticalRecipe.sft_steps, "--steps", help="Fine-tuning steps (at most --max-epochs passes over the data)."),
