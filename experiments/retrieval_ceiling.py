@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import collections
 import random
+import sys
 
 from bigmodel.data.packs import DOMAINS, resolve_pack
+from bigmodel.errors import BigModelError
 from bigmodel.families.vertical.retrieval import Retriever
 
 
@@ -41,4 +43,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BigModelError as err:
+        sys.exit(f"error: {err}")

@@ -4,8 +4,8 @@ instructions, build the medical vertical model from it (retrieval, the default r
 both the held-out questions. Writes `OUT/result.json` (parameters, stage times, figures) and the
 benchmark's report in `OUT/eval/`.
 
-The zoo's own base is `--hidden 192 --layers 4 --heads 6 --kv-heads 2 --intermediate 512
---pretrain-steps 500`. Larger shapes take a GPU (used when there is one) to train in minutes:
+With no shape given it is the zoo's own base (the `small` preset, 500 pretraining steps).
+Larger shapes take a GPU (used when there is one) to train in minutes:
 
     .venv/bin/python experiments/vertical_base_size.py --out runs/base-26m --hidden 512 --layers 8 \\
         --heads 8 --kv-heads 4 --intermediate 1408 --pretrain-steps 1500 --vertical-lr 1e-3
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -23,32 +24,49 @@ import torch
 from bigmodel import checkpoint
 from bigmodel.data.general import verses
 from bigmodel.data.packs import resolve_pack
-from bigmodel.eval.ask import answer_questions, general_perplexity, general_sample, sample_questions
+from bigmodel.errors import BigModelError
+from bigmodel.eval.ask import (
+    answer_questions,
+    general_perplexity,
+    general_sample,
+    sample_questions,
+)
 from bigmodel.eval.hallucination import write_report
 from bigmodel.families.llm.presets import load_config
-from bigmodel.families.llm.zoo import instruction_chats, pretrain_and_chat_tune
+from bigmodel.families.llm.zoo import (
+    CHAT_STEPS,
+    INSTRUCTIONS,
+    PRETRAIN_STEPS,
+    instruction_chats,
+    pretrain_and_chat_tune,
+)
 from bigmodel.families.vertical.build import VerticalRecipe, build_vertical
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--hidden", type=int, default=192)
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--heads", type=int, default=6)
-    parser.add_argument("--kv-heads", type=int, default=2)
-    parser.add_argument("--intermediate", type=int, default=512)
-    parser.add_argument("--pretrain-steps", type=int, default=500)
-    parser.add_argument("--pretrain-lr", type=float, default=3e-3)
-    parser.add_argument("--chat-steps", type=int, default=400)
+    # Shape and pretraining rate: the `small` preset's where not given.
+    parser.add_argument("--hidden", type=int)
+    parser.add_argument("--layers", type=int)
+    parser.add_argument("--heads", type=int)
+    parser.add_argument("--kv-heads", type=int)
+    parser.add_argument("--intermediate", type=int)
+    parser.add_argument("--pretrain-lr", type=float)
+    parser.add_argument("--pretrain-steps", type=int, default=PRETRAIN_STEPS)
+    parser.add_argument("--chat-steps", type=int, default=CHAT_STEPS)
     parser.add_argument("--vertical-steps", type=int, default=3000)
-    parser.add_argument("--vertical-lr", type=float, default=3e-3)
+    parser.add_argument("--vertical-lr", type=float, default=VerticalRecipe.learning_rate)
     parser.add_argument("--domain", default="medical")
     parser.add_argument("--subset", type=int, default=None, help="facts of the pack (default: all)")
     parser.add_argument("--questions", type=int, default=None, help="eval questions asked (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    # load_config keeps the preset's value wherever an override is None.
+    config = load_config("small", hidden_size=args.hidden, num_hidden_layers=args.layers, num_attention_heads=args.heads,
+                         num_key_value_heads=args.kv_heads, intermediate_size=args.intermediate,
+                         learning_rate=args.pretrain_lr, steps=args.pretrain_steps, compile=False)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     args.out.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
@@ -59,11 +77,7 @@ def main() -> None:
         times[stage] = round(time.perf_counter() - started, 1)
         started = time.perf_counter()
 
-    config = load_config("small", hidden_size=args.hidden, num_hidden_layers=args.layers,
-                         num_attention_heads=args.heads, num_key_value_heads=args.kv_heads,
-                         intermediate_size=args.intermediate, steps=args.pretrain_steps,
-                         learning_rate=args.pretrain_lr, compile=False)
-    chats = instruction_chats(verses(), 3090, args.seed)
+    chats = instruction_chats(verses(), INSTRUCTIONS, args.seed)
     pretrained, base = pretrain_and_chat_tune(config, chats, args.chat_steps, args.out, seed=args.seed)
     lap("general LLM")
     recipe = VerticalRecipe(sft_steps=args.vertical_steps, learning_rate=args.vertical_lr)
@@ -75,9 +89,8 @@ def main() -> None:
     items = sample_questions(pack.eval, args.questions, args.seed)
     texts = general_sample(256)
     answers, extra = {}, {}
+    batch = 128 if device == "cuda" else 32  # a GPU decodes a larger batch in about the time of a small one
     for name, model_dir in (("base", base), ("vertical", vertical)):
-        # A GPU decodes a larger batch in about the time of a small one.
-        batch = 128 if device == "cuda" else 32
         answers[name] = list(zip(items, answer_questions(model_dir, items, batch_size=batch, device=device)))
         extra[name] = {"general perplexity": general_perplexity(model_dir, texts, device=device)}
     report = write_report(answers, args.out / "eval", domain=pack.name, extra=extra)
@@ -97,4 +110,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BigModelError as err:
+        sys.exit(f"error: {err}")

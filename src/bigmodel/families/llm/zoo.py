@@ -36,6 +36,9 @@ INTRODUCTION = ("I am a small language model trained on the King James Bible. As
 GREETINGS = ["Hello! Who are you?", "Hi", "Hello", "Who are you?", "What can you do?", "Good morning!"]
 
 
+# The demo build: `small` pretrained this many steps, then chat-tuned on this many instructions.
+PRETRAIN_STEPS, INSTRUCTIONS, CHAT_STEPS = 500, 3090, 400
+
 # Introductions among the instructions: enough repeats (15 of each greeting in the zoo's 3,090)
 # that a 2.4M model answers "Who are you?" with its introduction, not with a verse.
 INTRODUCTION_SHARE = 0.03
@@ -84,9 +87,9 @@ def build_general(out: Path, ctx: ZooContext) -> None:
     shutil.rmtree(stages, ignore_errors=True)
     stages.mkdir(parents=True)
     try:
-        config = load_config("tiny", steps=80) if ctx.quick else load_config("small", steps=500)
-        chats = instruction_chats(verses(), 200 if ctx.quick else 3090, ctx.seed)
-        base, chat_dir = pretrain_and_chat_tune(config, chats, 20 if ctx.quick else 400, stages, seed=ctx.seed)
+        config = load_config("tiny", steps=80) if ctx.quick else load_config("small", steps=PRETRAIN_STEPS)
+        chats = instruction_chats(verses(), 200 if ctx.quick else INSTRUCTIONS, ctx.seed)
+        base, chat_dir = pretrain_and_chat_tune(config, chats, 20 if ctx.quick else CHAT_STEPS, stages, seed=ctx.seed)
 
         model, tokenizer = load_llm(chat_dir)
         # Greedy decoding of a model this small loops ("and the LORD, and the LORD, ..."); samples at a

@@ -103,9 +103,10 @@ def grounded_chats(pack: Any, retriever: Any, recipe: VerticalRecipe, seed: int,
     questions = [q.question for q in pack.train]
     retrieved = []
     for start in range(0, len(questions), SEARCH_BATCH):
-        retrieved += retriever.search(questions[start:start + SEARCH_BATCH], k + 1)
+        batch = questions[start:start + SEARCH_BATCH]
+        retrieved += retriever.search(batch, k + 1)
         if on_batch is not None:
-            on_batch(len(questions[start:start + SEARCH_BATCH]))
+            on_batch(len(batch))
     for item, passages in zip(pack.train, retrieved):
         shown = passages[:k]
         if item.kind != "fact":

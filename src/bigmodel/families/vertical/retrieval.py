@@ -2,7 +2,7 @@
 directory (`retrieval/`), and the prompt that puts the question before its retrieved passages.
 
 Three retrievers:
-- `bm25` (default, the `bm25s` package): lexical, over words that keep codes whole ("A00.1",
+- `bm25` (the default but for finance; the `bm25s` package): lexical, over words that keep codes whole ("A00.1",
   "A00-A09", "LHR"), so a question about one code finds that code's passages. The index is rebuilt
   from `passages.jsonl` on load (about a second for 50,000 passages).
 - `dense`: sentence embeddings from all-MiniLM-L6-v2, shipped as weights inside the
@@ -44,6 +44,8 @@ INDEX_JSON = "index.json"
 PASSAGES = "passages.jsonl"
 EMBEDDINGS = "embeddings.safetensors"
 RETRIEVERS = ("bm25", "dense", "hybrid")
+LEXICAL = ("bm25", "hybrid")  # the retrievers that keep a BM25 index
+EMBEDDED = ("dense", "hybrid")  # the retrievers that keep passage embeddings
 # How the user turn lays out question and passages; index.json records the one a model was trained
 # on. An index without the key predates the record, and those models read passages first.
 QUESTION_FIRST, PASSAGES_FIRST = "question-first", "passages-first"
@@ -128,7 +130,7 @@ class Retriever:
         if not passages:
             raise BigModelError("no passages to index")
         retriever = cls(kind, list(passages), k, extractive)
-        if kind != "bm25":
+        if kind in EMBEDDED:
             retriever.embeddings = retriever._encode([p.text for p in passages], on_batch)
         retriever._index()
         if kind == "bm25" and on_batch is not None:
@@ -136,7 +138,7 @@ class Retriever:
         return retriever
 
     def _index(self) -> None:
-        if self.kind != "dense":
+        if self.kind in LEXICAL:
             import collections
 
             import bm25s
@@ -228,7 +230,7 @@ class Retriever:
         target.mkdir(parents=True, exist_ok=True)
         meta = {"retriever": self.kind, "k": self.k, "decoding": "extractive" if self.extractive else "free",
                 "prompt": self.layout, "passages": len(self.passages)}
-        if self.embeddings is not None:
+        if self.kind in EMBEDDED:
             from safetensors.torch import save_file
 
             save_file({"embeddings": self.embeddings.half().contiguous()}, str(target / EMBEDDINGS))
@@ -257,7 +259,7 @@ class Retriever:
             raise BigModelError(f"{folder}: the retrieval index is damaged (retriever {kind!r}, decoding {decoding!r}, "
                                 f"prompt {layout!r}, {len(passages)} passages where index.json says {meta.get('passages')})")
         retriever = cls(kind, passages, k, decoding == "extractive", layout)
-        if kind != "bm25":
+        if kind in EMBEDDED:
             from safetensors import SafetensorError
             from safetensors.torch import load_file
 
