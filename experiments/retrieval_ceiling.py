@@ -16,7 +16,7 @@ import sys
 
 from bigmodel.data.packs import DOMAINS, resolve_pack
 from bigmodel.errors import BigModelError
-from bigmodel.families.vertical.retrieval import Retriever, adapter_questions
+from bigmodel.families.vertical.retrieval import Retriever, adapter_training_questions
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
         retriever = Retriever.build(pack.corpus, kind, k=3)
         if kind == "hybrid":
             report("hybrid, MiniLM as shipped", retriever, facts)
-            learned = retriever.learn_query_adapter(adapter_questions(pack.train, pack.corpus))
+            learned = retriever.learn_query_adapter(adapter_training_questions(pack.train, pack.corpus))
             kind = f"hybrid, query adapter learned from {learned:,} training questions"
         report(kind, retriever, facts)
 

