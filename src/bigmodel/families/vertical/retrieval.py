@@ -238,7 +238,7 @@ class Retriever:
 
         if self.kind != "hybrid":
             raise BigModelError(f"only the hybrid retriever learns a query adapter, not {self.kind!r}")
-        usable, rows, own, real = [], [], [], []
+        usable, rows, own, counts = [], [], [], []
         for item, row in zip(questions, self._candidates([item.question for item in questions], HYBRID_CANDIDATES)):
             row = row[:HYBRID_CANDIDATES]
             mine = [self.passages[i].fact_id == item.fact_id for i in row]
@@ -247,14 +247,15 @@ class Retriever:
                 usable.append(item.question)
                 rows.append(row + [0] * padding)
                 own.append(mine + [False] * padding)
-                real.append([True] * len(row) + [False] * padding)
+                counts.append(len(row))
         encoded = self._encode(usable) if usable else None
         if on_step is not None:
             on_step(len(questions))
         if not usable:
             return 0
         candidates = torch.tensor(rows)
-        own_mask, real_mask = torch.tensor(own), torch.tensor(real)
+        own_mask = torch.tensor(own)
+        real_mask = torch.arange(HYBRID_CANDIDATES) < torch.tensor(counts)[:, None]  # not padding
         identity = torch.eye(encoded.shape[1])
         change = torch.zeros_like(identity, requires_grad=True)
         optimizer = torch.optim.Adam([change], lr=1e-3)
