@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--pretrain-steps", type=int, default=PRETRAIN_STEPS)
     parser.add_argument("--chat-steps", type=int, default=CHAT_STEPS)
     parser.add_argument("--vertical-steps", type=int, default=3000)
-    parser.add_argument("--vertical-lr", type=float, default=VerticalRecipe.learning_rate)
+    parser.add_argument("--vertical-lr", type=float, default=None, help="peak fine-tuning learning rate (default: the domain's)")
     parser.add_argument("--domain", default="medical")
     parser.add_argument("--subset", type=int, default=None, help="facts of the pack (default: all)")
     parser.add_argument("--questions", type=int, default=None, help="eval questions asked (default: all)")

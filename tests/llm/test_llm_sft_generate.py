@@ -28,6 +28,21 @@ def test_loss_is_on_assistant_tokens_only(pretrained):
     assert encoded["input_ids"] == tokenizer.apply_chat_template(chat, tokenize=True, return_dict=True)["input_ids"]
 
 
+def test_validation_never_holds_a_chat_that_is_also_trained_on():
+    from bigmodel.families.llm.sft import hold_out
+
+    distinct = [{"input_ids": [i, i + 1]} for i in range(40)]
+    train, held_out = hold_out(distinct)
+    assert held_out == distinct[9::10] and len(train) == 36  # every 10th example
+    # A small pack seen three times: whichever copy lands on a held-out place, all copies leave training.
+    repeated = distinct * 3
+    train, held_out = hold_out(repeated)
+    held = {tuple(e["input_ids"]) for e in held_out}
+    assert held == {(i, i + 1) for i in (9, 19, 29, 39)} and not held & {tuple(e["input_ids"]) for e in train}
+    assert len(train) == 120 - 3 * 4
+    assert hold_out(distinct[:19]) == (distinct[:19], [])
+
+
 def test_full_sft_writes_a_chat_model_that_transformers_renders_the_same(pretrained, llm_root, chats_file, cli):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

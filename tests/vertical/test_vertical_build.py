@@ -185,6 +185,25 @@ def test_cpt_plus_sft_keeps_no_index_and_stops_at_max_epochs(base, tmp_path, cli
     assert f"fine-tuning for {steps} steps instead of 1,000: 0.5 passes" in " ".join(result.stderr.split())
 
 
+def test_a_small_pack_seen_several_times_gets_general_text_drawn_afresh_for_each_pass():
+    from bigmodel.families.vertical.build import VerticalRecipe, fine_tuning_mix
+
+    chats = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]} for i in range(70)]
+    recipe = VerticalRecipe(sft_steps=1000, batch_size=10, max_epochs=3, general_share=0.3)
+    mix, steps = fine_tuning_mix(chats, recipe, seed=0)
+    keys = [json.dumps(c, sort_keys=True) for c in mix]
+    pack_keys = {json.dumps(c, sort_keys=True) for c in chats}
+    assert all(keys.count(k) == 3 for k in pack_keys)  # three passes over the pack
+    general_text = [c["text"] for c in mix if "text" in c]
+    # 30 general items per pass (70 × 0.3 / 0.7), half of them plain text: 45 verses, none repeated.
+    assert len(general_text) == 45 and len(set(general_text)) == 45
+    assert len(mix) == 3 * (70 + 30) and steps == 30  # read once
+    # A pack larger than the steps allow is written once, with one general share, and cut short.
+    large = fine_tuning_mix(chats, VerticalRecipe(sft_steps=4, batch_size=10, general_share=0.3), seed=0)
+    assert len(large[0]) == 100 and large[1] == 4
+    assert fine_tuning_mix(chats, recipe, seed=0) == (mix, steps)
+
+
 def test_each_built_in_domain_retrieves_with_its_measured_retriever(base, tmp_path, cli):
     """Finance's facts read alike, so its default is BM25's candidates ordered by MiniLM (stored
     with their embeddings and the query adapter); `--retriever` still chooses."""
@@ -192,6 +211,8 @@ def test_each_built_in_domain_retrieves_with_its_measured_retriever(base, tmp_pa
     hybrid = json.loads(cli("vertical", "build", "--base", str(base), "--domain", "finance", "--out", str(tmp_path / "f"),
                             *quick).stdout)
     assert hybrid["extra"]["retriever"]["kind"] == "hybrid"
+    # Finance's pack is seen three times; it fine-tunes gentler than the others (README).
+    assert hybrid["extra"]["recipe"]["learning_rate"] == 1e-3
     index = json.loads((tmp_path / "f" / "retrieval" / "index.json").read_text())
     # The query adapter learned from the pack's training questions, as many as the card says.
     assert index["retriever"] == "hybrid" and index["query_adapter_questions"] > 0
@@ -200,6 +221,9 @@ def test_each_built_in_domain_retrieves_with_its_measured_retriever(base, tmp_pa
     chosen = json.loads(cli("vertical", "build", "--base", str(base), "--domain", "finance", "--out", str(tmp_path / "b"),
                             "--retriever", "bm25", *quick).stdout)
     assert chosen["extra"]["retriever"]["kind"] == "bm25"
+    chosen_rate = json.loads(cli("vertical", "build", "--base", str(base), "--domain", "finance", "--out", str(tmp_path / "r"),
+                                 "--retriever", "bm25", "--learning-rate", "2e-3", *quick).stdout)
+    assert chosen_rate["extra"]["recipe"]["learning_rate"] == 2e-3
     assert not (tmp_path / "b" / "retrieval" / "embeddings.safetensors").exists()
 
 

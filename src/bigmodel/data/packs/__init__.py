@@ -16,8 +16,10 @@ from bigmodel.errors import BigModelError
 
 DOMAINS: dict[str, ModuleType] = {module.NAME: module for module in (medical, travel, finance)}
 
-__all__ = ["DOMAINS", "Pack", "Passage", "Problem", "QAItem", "build_pack", "default_retriever", "load_pack", "resolve_pack",
-           "validate_pack"]
+__all__ = ["DOMAINS", "Pack", "Passage", "Problem", "QAItem", "build_pack", "default_learning_rate", "default_retriever",
+           "load_pack", "resolve_pack", "validate_pack"]
+# Peak fine-tuning learning rate of a vertical model built on a user's pack.
+LEARNING_RATE = 3e-3
 
 
 def _domain(name: str) -> ModuleType:
@@ -29,6 +31,12 @@ def _domain(name: str) -> ModuleType:
 def default_retriever(domain: str) -> str:
     """The retriever measured best for a built-in domain; BM25 for a user's pack."""
     return DOMAINS[domain].RETRIEVER if domain in DOMAINS else "bm25"
+
+
+def default_learning_rate(domain: str) -> float:
+    """The peak fine-tuning learning rate measured best for a built-in domain; `LEARNING_RATE`
+    for a user's pack."""
+    return DOMAINS[domain].LEARNING_RATE if domain in DOMAINS else LEARNING_RATE
 
 
 def build_pack(domain: str, *, seed: int = 0, subset: int | None = None, eval_share: float = DEFAULT_EVAL_SHARE) -> Pack:

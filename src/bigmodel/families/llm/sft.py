@@ -119,6 +119,17 @@ def collate(examples: list[dict[str, list[int]]], pad_id: int) -> dict[str, torc
     }
 
 
+def hold_out(examples: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(train, validation): every 10th example is held out (none under 20 examples). An example
+    that the data repeats (a small pack seen several times) leaves training with all its copies
+    when one is held out, so the validation loss is never measured on text that was trained on."""
+    if len(examples) < 20:
+        return examples, []
+    held_out = examples[9::10]
+    held = {tuple(e["input_ids"]) for e in held_out}
+    return [e for e in examples if tuple(e["input_ids"]) not in held], held_out
+
+
 def sft(base: Path, data: Path, out: Path, config: SFTConfig, *, lora: bool = False, merge: bool = False,
         resume: bool = False, seed: int = 0, name: str = "") -> Path | None:
     """Fine-tune `base` on the chats in `data`; write the model (or LoRA adapter) directory `out`.
@@ -140,8 +151,7 @@ def sft(base: Path, data: Path, out: Path, config: SFTConfig, *, lora: bool = Fa
         raise BigModelError(f"{data}: no assistant tokens left within max_length={config.max_length}")
     if len(kept) < len(examples):
         console.print(f"note: {len(examples) - len(kept)} chats had no assistant tokens within max_length and were skipped")
-    held_out = kept[9::10] if len(kept) >= 20 else []
-    train = [e for i, e in enumerate(kept) if i % 10 != 9] if held_out else kept
+    train, held_out = hold_out(kept)
 
     env = distributed.setup()
     try:

@@ -103,7 +103,7 @@ def build(
     decoding: str = typer.Option("extractive", "--decoding", help="Grounded answers: extractive (a span of the passages, or \"I don't know\") | free."),
     steps: int = typer.Option(VerticalRecipe.sft_steps, "--steps", help="Fine-tuning steps (at most --max-epochs passes over the data)."),
     max_epochs: float = typer.Option(VerticalRecipe.max_epochs, "--max-epochs", help="Passes over the fine-tuning data at most; a small pack repeated more is memorised, not read."),
-    learning_rate: float = typer.Option(VerticalRecipe.learning_rate, "--learning-rate", help="Peak fine-tuning learning rate."),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Peak fine-tuning learning rate. Default: 1e-3 for finance, 3e-3 otherwise."),
     cpt_steps: int = typer.Option(VerticalRecipe.cpt_steps, "--cpt-steps", help="Continued-pretraining steps (cpt+sft, both)."),
     cpt_learning_rate: float = typer.Option(VerticalRecipe.cpt_learning_rate, "--cpt-learning-rate"),
     batch_size: int = typer.Option(VerticalRecipe.batch_size, "--batch-size", help="Sequences per step."),
