@@ -60,7 +60,7 @@ def load(model_dir: Path) -> tuple[LlavaForConditionalGeneration, object, image_
     if data.get("name") != "shapes":
         raise BigModelError(f"{model_dir} was not trained on --data shapes ({data.get('name')!r}); "
                             "this experiment needs the shapes scenes")
-    split = image_data.shapes(card.extra["image_size"], count=data["train"] + data["test"], seed=data["seed"])
+    split = image_data.shapes(card.extra["image_size"], train=data["train"], test=data["test"], seed=data["seed"])
     return model.eval(), tokenizer, split
 
 

@@ -150,7 +150,7 @@ def test_language_prior_experiment_reads_the_captioners_own_split(captioner_dir)
     rows = json.loads(result.stdout)
     card = json.loads((captioner_dir / "bigmodel.json").read_text())
     data = card["data"][0]
-    split = image_data.shapes(card["extra"]["image_size"], count=data["train"] + data["test"], seed=data["seed"])
+    split = image_data.shapes(card["extra"]["image_size"], train=data["train"], test=data["test"], seed=data["seed"])
     for name, part in (("test", split.test), ("held_out", split.held_out)):
         singles = [f"{s.objects[0].colour} {s.objects[0].shape}" for s in part.scenes if len(s.objects) == 1]
         for prefix in ("true colour", "other colour", "no colour"):

@@ -15,7 +15,7 @@ def test_digits_are_split_per_class_at_the_requested_size() -> None:
 
 
 def test_shapes_hold_compositions_out_of_training() -> None:
-    split = images.shapes(24, count=400, seed=2)
+    split = images.shapes(24, train=320, test=80, seed=2)
     assert not any(scene.held_out for scene in split.train.scenes)
     assert not any(scene.held_out for scene in split.test.scenes)
     assert split.held_out.scenes and all(scene.held_out for scene in split.held_out.scenes)
@@ -24,7 +24,7 @@ def test_shapes_hold_compositions_out_of_training() -> None:
     for scene, captions in zip(split.train.scenes, split.train.captions):
         assert len(captions) == 3 and len(set(captions)) == 3
         assert all(f"{o.size} {o.colour} {o.shape}" in captions[0] for o in scene.objects)
-    again = images.shapes(24, count=400, seed=2)
+    again = images.shapes(24, train=320, test=80, seed=2)
     assert np.array_equal(again.train.images, split.train.images), "same seed, same scenes"
 
 
@@ -58,3 +58,19 @@ def test_augment_keeps_shape_and_is_reproducible() -> None:
     a = images.augment(x, torch.Generator().manual_seed(1))
     b = images.augment(x, torch.Generator().manual_seed(1))
     assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, x)
+
+
+def test_grey_training_objects_have_no_hue_and_never_reach_the_test_scenes() -> None:
+    split = images.shapes(24, train=400, test=80, seed=3, grey_share=0.5)
+    train_objects = [o for scene in split.train.scenes for o in scene.objects]
+    grey = [o for o in train_objects if o.colour == images.GREY]
+    assert 0.4 < len(grey) / len(train_objects) < 0.6
+    assert not any(scene.held_out for scene in split.train.scenes)
+    assert all(o.colour in images.COLOURS for part in (split.test, split.held_out) for s in part.scenes for o in s.objects)
+    lone_grey = [i for i, s in enumerate(split.train.scenes) if [o.colour for o in s.objects] == [images.GREY]]
+    assert lone_grey and all("grey" in split.train.captions[i][0] for i in lone_grey)
+    pixels = split.train.images[lone_grey].astype(int)
+    spread = pixels.max(axis=-1) - pixels.min(axis=-1)  # how far a pixel is from grey
+    assert spread.max() < 10, "a grey object has no hue (the background is off-white: 5)"
+    assert (split.test.images.max(axis=-1).astype(int) - split.test.images.min(axis=-1)).max() > 100
+    assert split.provenance["grey_share"] == 0.5

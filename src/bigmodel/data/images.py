@@ -182,6 +182,11 @@ POSITIONS = ("left", "middle", "right")
 # Colour+shape pairs that never appear in the training split: the test split's scenes that
 # contain one measure whether a model composes attributes it only saw apart.
 HELD_OUT = (("green", "circle"), ("yellow", "triangle"), ("blue", "square"))
+# Training objects may be drawn in a grey of random lightness instead: a shape with no hue, so a
+# model learns to tell shapes apart from their outline, not from which colours they come in.
+# No palette colour is grey, so no held-out pair enters training this way.
+GREY = "grey"
+GREY_LEVELS = (30, 200)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,6 +247,11 @@ def random_scene(rng: random.Random, max_objects: int = 3) -> Scene:
     )
 
 
+def greyed(scene: Scene, share: float, rng: random.Random) -> Scene:
+    """`scene` with each object's colour replaced by GREY with probability `share`."""
+    return Scene(tuple(dataclasses.replace(o, colour=GREY) if rng.random() < share else o for o in scene.objects))
+
+
 def render_scene(scene: Scene, size: int, rng: random.Random) -> np.ndarray:
     """Draw at 4× and downsample, so edges are smooth at any model size; small jitter in place."""
     scale = 4
@@ -253,7 +263,7 @@ def render_scene(scene: Scene, size: int, rng: random.Random) -> np.ndarray:
         radius = slot_width * (0.22 if obj.size == "small" else 0.42) * rng.uniform(0.9, 1.05)
         cx = slot_width * (POSITIONS.index(obj.position) + 0.5) + rng.uniform(-0.06, 0.06) * slot_width
         cy = canvas / 2 + rng.uniform(-0.25, 0.25) * canvas
-        colour = COLOURS[obj.colour]
+        colour = (rng.randint(*GREY_LEVELS),) * 3 if obj.colour == GREY else COLOURS[obj.colour]
         if obj.shape == "circle":
             draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=colour)
         elif obj.shape == "square":
@@ -264,22 +274,24 @@ def render_scene(scene: Scene, size: int, rng: random.Random) -> np.ndarray:
     return np.asarray(image.resize((size, size), Image.Resampling.LANCZOS), dtype=np.uint8)
 
 
-def shapes(size: int, count: int = 3000, seed: int = 0, test_fraction: float = 0.2, max_objects: int = 3) -> Split:
-    """Generated captioned scenes. Train never contains a HELD_OUT colour+shape pair; test holds
-    fresh scenes (`test`) and scenes with held-out pairs (`held_out`)."""
+def shapes(
+    size: int, train: int = 2400, test: int = 600, seed: int = 0, max_objects: int = 3, grey_share: float = 0.0
+) -> Split:
+    """Generated captioned scenes: `train` for training, never with a HELD_OUT colour+shape pair;
+    `test` fresh scenes and `test // 2` with held-out pairs (`held_out`), in palette colours only.
+    Each training object is drawn in GREY with probability `grey_share`."""
     rng = random.Random(seed)
-    n_test = round(count * test_fraction)
     train_scenes: list[Scene] = []
     test_scenes: list[Scene] = []
     held_scenes: list[Scene] = []
-    while len(train_scenes) < count - n_test or len(test_scenes) < n_test or len(held_scenes) < n_test // 2:
+    while len(train_scenes) < train or len(test_scenes) < test or len(held_scenes) < test // 2:
         scene = random_scene(rng, max_objects)
         if scene.held_out:
-            if len(held_scenes) < n_test // 2:
+            if len(held_scenes) < test // 2:
                 held_scenes.append(scene)
-        elif len(train_scenes) < count - n_test:
-            train_scenes.append(scene)
-        elif len(test_scenes) < n_test:
+        elif len(train_scenes) < train:
+            train_scenes.append(greyed(scene, grey_share, rng) if grey_share else scene)
+        elif len(test_scenes) < test:
             test_scenes.append(scene)
 
     def build(scenes: list[Scene]) -> CaptionedImages:
@@ -295,6 +307,7 @@ def shapes(size: int, count: int = 3000, seed: int = 0, test_fraction: float = 0
         "held_out": len(held_scenes),
         "held_out_pairs": [" ".join(p) for p in HELD_OUT],
         "max_objects": max_objects,
+        "grey_share": grey_share,
     }
     return Split(build(train_scenes), build(test_scenes), provenance, held_out=build(held_scenes))
 

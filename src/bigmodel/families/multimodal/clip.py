@@ -34,9 +34,10 @@ IMAGE_STD = [0.5, 0.5, 0.5]
 
 
 def load_captioned(data: str, size: int, seed: int, scenes: int) -> image_data.Split:
-    """`shapes` (`scenes` generated), `digits` (captions naming the digit) or a folder with captions.jsonl."""
+    """`shapes` (`scenes` generated, a fifth of them for testing), `digits` (captions naming the
+    digit) or a folder with captions.jsonl."""
     if data == "shapes":
-        return image_data.shapes(size, count=scenes, seed=seed)
+        return image_data.shapes(size, train=scenes - scenes // 5, test=scenes // 5, seed=seed)
     if data == "digits":
         split = image_data.digits(size, seed=seed)
         return image_data.Split(image_data.digit_captions(split.train), image_data.digit_captions(split.test), split.provenance)
