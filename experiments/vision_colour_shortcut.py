@@ -23,11 +23,12 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import CLIPVisionConfig, CLIPVisionModel, get_cosine_schedule_with_warmup
+from transformers import CLIPVisionModel, get_cosine_schedule_with_warmup
 
 from bigmodel.data import images as image_data
+from bigmodel.families.multimodal.captioner import vision_config
 from bigmodel.families.multimodal.clip import IMAGE_MEAN, IMAGE_STD
-from bigmodel.families.multimodal.presets import captioner_preset
+from bigmodel.families.multimodal.presets import CAPTIONER_PRESETS, captioner_preset
 from bigmodel.ui import progress_bar
 
 # Each slot's classes; index 0 means no object there.
@@ -64,7 +65,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--train-scenes", type=int, default=9600)
     parser.add_argument("--test-scenes", type=int, default=800, help="and half as many with held-out pairs")
-    parser.add_argument("--preset", default="small", help="the captioner preset whose vision tower size is used")
+    parser.add_argument("--preset", choices=list(CAPTIONER_PRESETS), default="small",
+                        help="the captioner preset whose vision tower size is used")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
@@ -79,11 +81,7 @@ def main() -> None:
                               grey_share=args.grey_share)
     learned = list(ATTRIBUTES) if args.learn == "all" else ["shape"]
     slots = len(image_data.POSITIONS)
-    tower = CLIPVisionModel(CLIPVisionConfig(
-        image_size=settings.image_size, patch_size=settings.patch_size, hidden_size=settings.vision_hidden,
-        intermediate_size=settings.vision_hidden * 4, num_hidden_layers=settings.vision_layers,
-        num_attention_heads=settings.heads,
-    ))
+    tower = CLIPVisionModel(vision_config(settings))
     heads = torch.nn.ModuleDict({a: torch.nn.Linear(settings.vision_hidden, slots * (1 + len(ATTRIBUTES[a]))) for a in learned})
     pixels = image_data.pixel_values(split.train.images, IMAGE_MEAN, IMAGE_STD)
     labels = {a: slot_labels(split.train.scenes, a) for a in learned}

@@ -35,3 +35,10 @@ def test_a_grey_share_out_of_range_is_refused_plainly() -> None:
     assert result.returncode != 0
     assert "--grey-share must be between 0 and 1, not 1.5" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_preset_is_refused_with_the_known_ones() -> None:
+    result = run("--preset", "huge")
+    assert result.returncode == 2
+    assert "invalid choice: 'huge' (choose from 'tiny', 'small', 'base')" in result.stderr
+    assert "Traceback" not in result.stderr

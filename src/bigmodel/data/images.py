@@ -290,6 +290,7 @@ def shapes(
             if len(held_scenes) < test // 2:
                 held_scenes.append(scene)
         elif len(train_scenes) < train:
+            # No draw at share 0, so the scenes of every seed stay what they were before grey.
             train_scenes.append(greyed(scene, grey_share, rng) if grey_share else scene)
         elif len(test_scenes) < test:
             test_scenes.append(scene)

@@ -66,23 +66,26 @@ def load_vision_encoder(path: Path) -> Any:
     return clip.vision_model
 
 
+def vision_config(settings: CaptionerPreset) -> Any:
+    """The CLIPVisionConfig of a new vision tower of the preset's size."""
+    from transformers import CLIPVisionConfig
+
+    return CLIPVisionConfig(
+        image_size=settings.image_size, patch_size=settings.patch_size, hidden_size=settings.vision_hidden,
+        intermediate_size=settings.vision_hidden * 4, num_hidden_layers=settings.vision_layers,
+        num_attention_heads=settings.heads,
+    )
+
+
 def new_captioner(settings: CaptionerPreset, language_model: Any, tokenizer: Any, vision_encoder: Any = None) -> Any:
     """A LlavaForConditionalGeneration joining the language model and either a new vision tower
     of the preset's size or `vision_encoder` (a CLIP vision transformer, weights copied)."""
-    from transformers import (
-        CLIPVisionConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-    )
+    from transformers import LlavaConfig, LlavaForConditionalGeneration
 
     if vision_encoder is not None:
         vision = vision_encoder.config
     else:
-        vision = CLIPVisionConfig(
-            image_size=settings.image_size, patch_size=settings.patch_size, hidden_size=settings.vision_hidden,
-            intermediate_size=settings.vision_hidden * 4, num_hidden_layers=settings.vision_layers,
-            num_attention_heads=settings.heads,
-        )
+        vision = vision_config(settings)
     config = LlavaConfig(
         vision_config=vision,
         text_config=language_model.config,
