@@ -168,6 +168,44 @@ def hf_checkpoints(llm_root, corpus_file) -> dict[str, Path]:
     return found
 
 
+@pytest.mark.parametrize("kind", ["bigmodel", "llama", "qwen2"])
+def test_packed_batches_give_the_loss_and_gradients_of_one_chat_per_row(kind, pretrained, hf_checkpoints):
+    from bigmodel.families.llm.model_io import load_llm
+    from bigmodel.families.llm.sft import IGNORE, collate
+
+    model, _ = load_llm(pretrained if kind == "bigmodel" else hf_checkpoints[kind])
+    model.config.use_cache = False  # as `sft` trains
+    generator = torch.Generator().manual_seed(0)
+    examples = []
+    for length in (23, 5, 17, 9, 30, 12, 4, 11):
+        ids = torch.randint(3, 200, (length,), generator=generator).tolist()
+        # Chats learn only their answers (the second half here); plain text learns every token.
+        labels = ids if length % 2 else [IGNORE] * (length // 2) + ids[length // 2:]
+        examples.append({"input_ids": ids, "labels": labels})
+    packed = collate(examples, pad_id=0)
+    assert len(packed["input_ids"]) < len(examples) and packed["input_ids"].shape[1] == 30  # rows hold several chats
+    assert packed["input_ids"].numel() < 0.7 * 30 * len(examples)
+
+    def one_chat_per_row() -> dict[str, torch.Tensor]:
+        pad = [30 - len(e["input_ids"]) for e in examples]
+        return {"input_ids": torch.tensor([e["input_ids"] + [0] * p for e, p in zip(examples, pad)]),
+                "labels": torch.tensor([e["labels"] + [IGNORE] * p for e, p in zip(examples, pad)]),
+                "attention_mask": torch.tensor([[1] * len(e["input_ids"]) + [0] * p for e, p in zip(examples, pad)])}
+
+    def loss_and_gradients(batch: dict[str, torch.Tensor]) -> tuple[float, list[torch.Tensor]]:
+        model.zero_grad()
+        loss = model(**batch).loss
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    reference_loss, reference_grads = loss_and_gradients(one_chat_per_row())
+    packed_loss, packed_grads = loss_and_gradients(packed)
+    assert packed_loss == pytest.approx(reference_loss, rel=1e-5)
+    assert len(packed_grads) == len(reference_grads)
+    for packed_grad, reference_grad in zip(packed_grads, reference_grads):
+        torch.testing.assert_close(packed_grad, reference_grad, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["llama", "yi", "mistral", "qwen2"])
 def test_users_hf_checkpoints_fine_tune_generate_and_chat(kind, hf_checkpoints, llm_root, chats_file, cli):
     from transformers import AutoModelForCausalLM, AutoTokenizer

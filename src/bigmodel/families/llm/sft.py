@@ -110,13 +110,31 @@ def encode_chat(tokenizer: Any, messages: list[dict[str, str]] | str, max_length
 
 
 def collate(examples: list[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    length = max(len(e["input_ids"]) for e in examples)
-    pad = [length - len(e["input_ids"]) for e in examples]
-    return {
-        "input_ids": torch.tensor([e["input_ids"] + [pad_id] * p for e, p in zip(examples, pad)]),
-        "labels": torch.tensor([e["labels"] + [IGNORE] * p for e, p in zip(examples, pad)]),
-        "attention_mask": torch.tensor([[1] * len(e["input_ids"]) + [0] * p for e, p in zip(examples, pad)]),
-    }
+    """A batch with several chats to a row: rows as long as the longest chat, filled first fit,
+    longest first, and padded at their ends. Each chat attends only to itself: with no attention
+    mask, transformers reads the chats' boundaries from position ids that restart at 0. The loss
+    is the same as with one chat per row (a chat's first label, which a row would otherwise have
+    the previous chat predict, is ignored; one chat per row never predicts it either), and far
+    fewer padding tokens are computed (grounded medical chats: 45% of them, one chat per row)."""
+    width = max(len(e["input_ids"]) for e in examples)
+    rows: list[list[dict[str, list[int]]]] = []
+    room: list[int] = []
+    for example in sorted(examples, key=lambda e: -len(e["input_ids"])):
+        length = len(example["input_ids"])
+        fits = next((r for r, free in enumerate(room) if length <= free), None)
+        if fits is None:
+            rows.append([example])
+            room.append(width - length)
+        else:
+            rows[fits].append(example)
+            room[fits] -= length
+    input_ids, labels, positions = [], [], []
+    for row, pad in zip(rows, room):
+        input_ids.append([t for e in row for t in e["input_ids"]] + [pad_id] * pad)
+        labels.append([t for e in row for t in [IGNORE, *e["labels"][1:]]] + [IGNORE] * pad)
+        # The padding counts as a sequence of its own, which no chat's token attends to.
+        positions.append([p for e in row for p in range(len(e["input_ids"]))] + list(range(pad)))
+    return {"input_ids": torch.tensor(input_ids), "labels": torch.tensor(labels), "position_ids": torch.tensor(positions)}
 
 
 def hold_out(examples: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -171,6 +189,9 @@ def _train_and_write(base: Path, base_card: checkpoint.ModelCard | None, data: P
         raise BigModelError(f"batch size {config.batch_size} must be a multiple of micro-batch size × processes ({per_step})")
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32).to(env.device)
+    # Without a cache, transformers reads the packed chats' boundaries from their position ids
+    # (`collate`); with one, every chat in a row would attend to the chats before it.
+    use_cache, model.config.use_cache = model.config.use_cache, False
     longest = max(len(e["input_ids"]) for e in train)
     if longest > (model.config.max_position_embeddings or 0):
         # Rotary positions have no table to outgrow: training on longer chats is what extends the
@@ -224,6 +245,7 @@ def _train_and_write(base: Path, base_card: checkpoint.ModelCard | None, data: P
         extra={"stage": "sft", "lora": lora, "merged": merge, "config": dataclasses.asdict(config), "seed": seed,
                "precision": "bf16" if uses_bf16(env.device, model) else "fp32"},
     )
+    model.config.use_cache = use_cache
     if lora and merge:
         model = model.merge_and_unload()
     elif lora:
