@@ -83,6 +83,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    if args.steps < 2 or args.threads < 1:
+        sys.exit("error: --steps must be at least 2 (the first step is not timed) and --threads at least 1")
     from bigmodel.errors import BigModelError
     from bigmodel.families.llm.model_io import load_tokenizer, require_llm
     from bigmodel.families.llm.packing import batch_indices
