@@ -69,3 +69,25 @@ def test_training_keeps_float32_weights_whatever_the_precision(name, random_posi
     assert np.isfinite(policy_loss) and np.isfinite(value_loss)
     assert all(p.dtype == torch.float32 for p in net.parameters())
     assert any(not torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_folding_batch_norms_keeps_what_the_network_computes():
+    game = GAMES["connect4"]
+    torch.manual_seed(0)
+    net = AlphaZeroNet(NetConfig.from_preset(game, "tiny"))
+    with torch.no_grad():  # statistics far from a fresh network's 0 and 1, so a missed fold shows
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-1, 1)
+                module.running_var.uniform_(0.2, 3.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.5, 0.5)
+    net.eval()
+    folded = network.fold_batch_norms(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # the original is untouched
+    planes = torch.rand(8, net.config.input_planes, game.rows, game.cols)
+    with torch.no_grad():
+        (logits, values), (folded_logits, folded_values) = net(planes), folded(planes)
+    torch.testing.assert_close(folded_logits, logits, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(folded_values, values, rtol=1e-4, atol=1e-5)

@@ -31,6 +31,7 @@ from bigmodel import checkpoint
 from bigmodel.errors import BigModelError
 from bigmodel.families.decision.games import Game, get_game
 from bigmodel.families.decision.mcts import (
+    AGENT_IN_FLIGHT,
     MCTSAgent,
     NetEvaluator,
     Node,
@@ -220,12 +221,15 @@ def self_play_shard(
 def train_network(
     net: AlphaZeroNet, optimizer: torch.optim.Optimizer, buffer: ReplayBuffer, settings: Settings, rng: np.random.Generator
 ) -> tuple[float, float]:
-    """`train_steps` steps on batches from the buffer; returns mean (policy loss, value loss)."""
-    net.train()
+    """`train_steps` steps on batches from the buffer; returns mean (policy loss, value loss).
+    The network trains channels-last, oneDNN's fastest layout for its convolutions (a `small`
+    step at batch 128: 1.2× on two cores), and is handed back in the default layout."""
+    net.train().to(memory_format=torch.channels_last)
     policy_total = value_total = 0.0
     with progress_bar("train", total=settings.train_steps) as advance:
         for _ in range(settings.train_steps):
             planes, policy, value = (torch.from_numpy(a) for a in buffer.sample(rng, settings.batch_size))
+            planes = planes.contiguous(memory_format=torch.channels_last)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16_pays(net.config, len(planes))):
                 logits, predicted = net(planes)
             logits, predicted = logits.float(), predicted.float()
@@ -237,7 +241,7 @@ def train_network(
             policy_total += policy_loss.item()
             value_total += value_loss.item()
             advance(1, loss=policy_loss.item() + value_loss.item())
-    net.eval()
+    net.eval().to(memory_format=torch.contiguous_format)
     return policy_total / settings.train_steps, value_total / settings.train_steps
 
 
@@ -246,10 +250,12 @@ def arena_shard(
     advance: Callable[..., None],
 ) -> list[float]:
     """One worker's part of the arena: the candidate's results (1, 0, -1) against the best network,
-    colours alternating."""
+    colours alternating. Each agent moves in only half of the worker's games at a time, so each
+    search keeps several simulations in flight (as a trained agent does when it plays) to fill the
+    network's batches."""
     game = get_game(settings.game)
     net_config = NetConfig.from_preset(game, settings.preset)
-    config = SearchConfig(settings.simulations, settings.c_puct)
+    config = SearchConfig(settings.simulations, settings.c_puct, in_flight=AGENT_IN_FLIGHT)
     agents = tuple(
         MCTSAgent(game, NetEvaluator(network_from_weights(net_config, w), game), config, settings.arena_temperature_moves)
         for w in (candidate, best)

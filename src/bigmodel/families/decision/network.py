@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from bigmodel.errors import BigModelError
 from bigmodel.families.decision.games import INPUT_PLANES, Game
@@ -146,17 +147,31 @@ def bfloat16_pays(config: NetConfig, batch: int) -> bool:
     return BFLOAT16 and batch * config.rows * config.cols * config.channels**2 * config.blocks >= BFLOAT16_MIN_WORK
 
 
+def fold_batch_norms(net: AlphaZeroNet) -> AlphaZeroNet:
+    """A copy of `net` for inference, each batch norm folded into the convolution before it."""
+    net = copy.deepcopy(net).eval()
+    for block in net.blocks:
+        block.conv1, block.bn1 = fuse_conv_bn_eval(block.conv1, block.bn1), nn.Identity()
+        block.conv2, block.bn2 = fuse_conv_bn_eval(block.conv2, block.bn2), nn.Identity()
+    for layers in (net.stem, net.policy_head, net.value_head):
+        for i in range(len(layers) - 1):
+            if isinstance(layers[i], nn.Conv2d) and isinstance(layers[i + 1], nn.BatchNorm2d):
+                layers[i], layers[i + 1] = fuse_conv_bn_eval(layers[i], layers[i + 1]), nn.Identity()
+    return net
+
+
 def inference_network(net: AlphaZeroNet) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """planes (float32) -> float32 (policy logits, value): the network for search, with a
-    bfloat16 copy of it for batches large enough to gain (see BFLOAT16)."""
-    net = net.eval()
-    if not BFLOAT16:
-        return net
-    half = copy.deepcopy(net).to(torch.bfloat16)
+    """planes (float32) -> float32 (policy logits, value): the network for search. Its batch norms
+    are folded into its convolutions and its activations run channels-last, oneDNN's fastest
+    layout (`small` at batch 64 on one core: 1.65× the plain network); a bfloat16 copy takes
+    the batches large enough to gain (see BFLOAT16)."""
+    fast = fold_batch_norms(net).to(memory_format=torch.channels_last)
+    half = copy.deepcopy(fast).to(torch.bfloat16) if BFLOAT16 else None
 
     def run(planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if not bfloat16_pays(net.config, len(planes)):
-            return net(planes)
+        planes = planes.contiguous(memory_format=torch.channels_last)
+        if half is None or not bfloat16_pays(net.config, len(planes)):
+            return fast(planes)
         logits, value = half(planes.to(torch.bfloat16))
         return logits.float(), value.float()
 
