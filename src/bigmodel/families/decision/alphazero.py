@@ -223,7 +223,8 @@ def train_network(
 ) -> tuple[float, float]:
     """`train_steps` steps on batches from the buffer; returns mean (policy loss, value loss).
     The network trains channels-last, oneDNN's fastest layout for its convolutions (a `small`
-    step at batch 128: 1.2× on two cores), and is handed back in the default layout."""
+    step at batch 128: 1.2× on two cores), and is handed back in the default layout, because
+    safetensors writes only contiguous tensors."""
     net.train().to(memory_format=torch.channels_last)
     policy_total = value_total = 0.0
     with progress_bar("train", total=settings.train_steps) as advance:
