@@ -1,15 +1,18 @@
 """The AlphaZero loop end to end: strength against perfect play, the model directory, resume."""
 
 import json
+import math
 import multiprocessing
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from bigmodel import checkpoint
-from bigmodel.families.decision.alphazero import Settings, resume, torch_threads, train
+from bigmodel.families.decision.alphazero import ReplayBuffer, Settings, resume, sampling_window, torch_threads, train
 from bigmodel.families.decision.evaluate import exhaustive_results
+from bigmodel.families.decision.games import get_game
 from bigmodel.families.decision.mcts import MCTSAgent, NetEvaluator, SearchConfig
 from bigmodel.families.decision.model import load_model
 from bigmodel.families.decision.workers import GamePool, shard_sizes
@@ -67,6 +70,37 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, workers):
     assert drop(read_metrics(stopped / "metrics.jsonl")) == drop(read_metrics(straight / "metrics.jsonl"))
     state = json.loads((stopped / "training-state" / "state.json").read_text())
     assert state["extra"]["generation"] == 3 and state["extra"]["rng"] == json.loads((straight / "training-state" / "state.json").read_text())["extra"]["rng"]
+
+
+def test_sampling_window_grows_slower_than_the_positions_played():
+    assert [sampling_window(n, 0) for n in (1, 500, 10**6)] == [1, 500, 10**6]
+    assert sampling_window(20_000, 20_000) == 20_000 and sampling_window(7, 20_000) == 7
+    windows = [sampling_window(n, 20_000) for n in (40_000, 100_000, 400_000)]
+    assert windows == sorted(windows) and 20_000 < windows[0] < 40_000
+    assert windows[1] / 100_000 > windows[2] / 400_000  # a shrinking share of what was played
+    assert abs(windows[1] - 20_000 * (1 + 0.4 * (5**0.75 - 1) / 0.75)) <= 1
+
+
+def test_replay_buffer_samples_only_the_most_recent_window():
+    rules = get_game("connect4")
+    buffer = ReplayBuffer(rules, capacity=10)
+    planes = rules.canonical(rules.initial_state())
+    for i in range(15):  # wraps around: slots 0-4 hold positions 10-14
+        buffer.add(planes, np.full(rules.action_size, 1 / rules.action_size, np.float32), float(i))
+    _, _, values = buffer.sample(np.random.default_rng(0), 400, window=4)
+    assert set(values.tolist()) == {11.0, 12.0, 13.0, 14.0}
+    _, _, values = buffer.sample(np.random.default_rng(0), 400)
+    assert set(values.tolist()) == {float(i) for i in range(5, 15)}
+
+
+def test_learning_rate_decays_by_a_cosine_over_the_generations(tmp_path):
+    run = train(small_settings(generations=3, learning_rate_end=2e-4), tmp_path / "decay")
+    rates = [row["learning_rate"] for row in read_metrics(tmp_path / "decay" / "metrics.jsonl")]
+    expected = [2e-4 + 1.8e-3 * (1 + math.cos(math.pi * g / 3)) / 2 for g in range(3)]
+    assert rates == pytest.approx(expected) and rates[0] == 2e-3
+    assert run.optimizer.param_groups[0]["lr"] == pytest.approx(expected[-1])
+    constant = train(small_settings(generations=2), tmp_path / "constant")
+    assert [row["learning_rate"] for row in constant.history] == [2e-3, 2e-3]
 
 
 def test_games_are_split_into_even_shards():

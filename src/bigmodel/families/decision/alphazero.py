@@ -75,8 +75,15 @@ class Settings:
     train_steps: int = 100
     batch_size: int = 128
     learning_rate: float = 2e-3
+    # Where the learning rate ends, reached by a cosine over the run's budget (its generations or
+    # its minutes, whichever binds first); None keeps it constant.
+    learning_rate_end: float | None = None
     weight_decay: float = 1e-4
     buffer_size: int = 20_000
+    # Training samples the most recent positions only, a window that grows with the positions
+    # played so far from this many (KataGo's shuffle window), so early games of weak networks
+    # leave it sooner; 0 samples the whole buffer.
+    window_start: int = 0
     arena_games: int = 20
     arena_temperature_moves: int = 2  # the arena opens with sampled moves so its games differ
     gate: float = 0.55
@@ -106,7 +113,7 @@ def default_settings(game: str, **overrides: Any) -> Settings:
     for field in dataclasses.fields(Settings):
         value = getattr(settings, field.name)
         floor = 0 if field.name in ("generations", "seed", "noise", "temperature_moves", "arena_temperature_moves", "weight_decay",
-                                      "search_value_share") else 1e-12
+                                      "search_value_share", "window_start") else 1e-12
         if isinstance(value, (int, float)) and value < floor:
             raise BigModelError(f"setting {field.name.replace('_', '-')} is {value}; it must be {'0 or more' if floor == 0 else 'positive'}")
     if settings.search_value_share > 1:
@@ -123,6 +130,24 @@ def torch_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def sampling_window(positions: int, start: int) -> int:
+    """How many of the most recent `positions` training samples from: all of them up to `start`,
+    then a window that grows as positions**0.75 (KataGo's shuffle window, alpha 0.75, beta 0.4);
+    `start` 0 means all of them."""
+    if start == 0 or positions <= start:
+        return positions
+    alpha, beta = 0.75, 0.4
+    return min(positions, int(start * (1 + beta * ((positions / start) ** alpha - 1) / alpha)))
+
+
+def cosine_learning_rate(settings: Settings, progress: float) -> float:
+    """The learning rate once `progress` (0-1) of the budget is spent."""
+    if settings.learning_rate_end is None:
+        return settings.learning_rate
+    weight = (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0))) / 2
+    return settings.learning_rate_end + (settings.learning_rate - settings.learning_rate_end) * weight
 
 
 class ReplayBuffer:
@@ -146,9 +171,11 @@ class ReplayBuffer:
         self.value[slot] = value
         self.added += 1
 
-    def sample(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A batch of positions, each in a random symmetry of the board."""
-        index = rng.integers(0, len(self), size)
+    def sample(self, rng: np.random.Generator, size: int, window: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A batch of the most recent `window` positions (default: all held), each in a random
+        symmetry of the board."""
+        window = len(self) if window is None else min(window, len(self))
+        index = (self.added - 1 - rng.integers(0, window, size)) % self.capacity
         planes = np.ones((size, 3, self.game.rows, self.game.cols), dtype=np.float32)
         planes[:, :2] = self.stones[index]
         variants = self.game.symmetries(planes, self.policy[index])
@@ -221,15 +248,17 @@ def self_play_shard(
 def train_network(
     net: AlphaZeroNet, optimizer: torch.optim.Optimizer, buffer: ReplayBuffer, settings: Settings, rng: np.random.Generator
 ) -> tuple[float, float]:
-    """`train_steps` steps on batches from the buffer; returns mean (policy loss, value loss).
+    """`train_steps` steps on batches from the buffer's sampling window (`sampling_window`);
+    returns mean (policy loss, value loss).
     The network trains channels-last, oneDNN's fastest layout for its convolutions (a `small`
     step at batch 128: 1.2× on two cores), and is handed back in the default layout, because
     safetensors writes only contiguous tensors."""
     net.train().to(memory_format=torch.channels_last)
     policy_total = value_total = 0.0
+    window = sampling_window(buffer.added, settings.window_start)
     with progress_bar("train", total=settings.train_steps) as advance:
         for _ in range(settings.train_steps):
-            planes, policy, value = (torch.from_numpy(a) for a in buffer.sample(rng, settings.batch_size))
+            planes, policy, value = (torch.from_numpy(a) for a in buffer.sample(rng, settings.batch_size, window))
             planes = planes.contiguous(memory_format=torch.channels_last)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16_pays(net.config, len(planes))):
                 logits, predicted = net(planes)
@@ -330,6 +359,13 @@ class AlphaZero:
                 advance(1, elo=row["elo"], loss=row["policy_loss"] + row["value_loss"])
                 self.write()
 
+    def progress(self) -> float:
+        """The share of the budget spent: of its generations or of its minutes, the larger."""
+        spent = self.generation / self.settings.generations if self.settings.generations else 1.0
+        if self.settings.minutes is not None:
+            spent = max(spent, self.seconds / (self.settings.minutes * 60))
+        return min(spent, 1.0)
+
     def _shards(self, games: int) -> list[tuple[int, int]]:
         """(seed, games) for each worker's part of `games`."""
         sizes = shard_sizes(games, self.settings.workers)
@@ -343,6 +379,9 @@ class AlphaZero:
         samples = [sample for part in pool.run("self-play", self_play_shard, shards, settings.games_per_generation) for sample in part]
         for planes, policy, value in samples:
             self.buffer.add(planes, policy, value)
+        learning_rate = cosine_learning_rate(settings, self.progress())
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate
         policy_loss, value_loss = train_network(self.candidate, self.optimizer, self.buffer, settings, self.rng)
         candidate = network_weights(self.candidate)
         shards = [(settings, candidate, best, seed, games) for seed, games in self._shards(settings.arena_games)]
@@ -368,6 +407,8 @@ class AlphaZero:
             "value_loss": value_loss,
             "positions": len(samples),
             "buffer": len(self.buffer),
+            "window": sampling_window(self.buffer.added, settings.window_start),
+            "learning_rate": learning_rate,
             "seconds": round(time.perf_counter() - start, 2),
         }
         self.history.append(row)

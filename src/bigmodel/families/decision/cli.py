@@ -23,6 +23,12 @@ def train(
     search_value_share: float | None = typer.Option(
         None, "--search-value-share", help="Share of the search's value in the value target, 0-1; the rest is the game's result (default 0.5 for connect4, else 0)."
     ),
+    learning_rate_end: float | None = typer.Option(
+        None, "--learning-rate-end", help="Decay the learning rate (2e-3) by a cosine over the budget to this (default: constant)."
+    ),
+    window_start: int | None = typer.Option(
+        None, "--window-start", help="Train on the most recent positions only, a window growing from this many (KataGo's; default: the whole buffer)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
     threads: int = typer.Option(1, "--threads", help="torch threads for training the network."),
     workers: int | None = typer.Option(
@@ -59,6 +65,8 @@ def train(
             train_steps=train_steps,
             arena_games=arena_games,
             search_value_share=search_value_share,
+            learning_rate_end=learning_rate_end,
+            window_start=window_start,
             seed=seed,
             workers=workers,
         )
