@@ -103,6 +103,14 @@ def test_learning_rate_decays_by_a_cosine_over_the_generations(tmp_path):
     assert [row["learning_rate"] for row in constant.history] == [2e-3, 2e-3]
 
 
+def test_gate_zero_accepts_every_candidate_and_still_measures_elo(tmp_path):
+    run = train(small_settings(generations=3, gate=0.0), tmp_path / "ungated")
+    assert [row["accepted"] for row in run.history] == [True, True, True]
+    assert [row["best_generation"] for row in run.history] == [1, 2, 3]
+    assert all(torch.equal(v, run.candidate.state_dict()[k]) for k, v in run.best.state_dict().items())
+    assert len(run.elo) == 4 and all(isinstance(row["arena_score"], float) for row in run.history)
+
+
 def test_games_are_split_into_even_shards():
     """Each shard alternates who starts, so even shards give both sides the first move equally."""
     assert shard_sizes(64, 2) == [32, 32]
@@ -152,9 +160,11 @@ def test_value_targets_mix_the_game_result_with_the_search_value():
     assert np.allclose(mixed, (results + searched) / 2)
 
 
-def test_a_search_value_share_above_one_is_refused():
+def test_a_search_value_share_or_gate_above_one_is_refused():
     from bigmodel.errors import BigModelError
     from bigmodel.families.decision.alphazero import default_settings
 
     with pytest.raises(BigModelError, match="search-value-share is 1.5; it must be between 0 and 1"):
         default_settings("connect4", search_value_share=1.5)
+    with pytest.raises(BigModelError, match="gate is 1.2; it must be between 0 and 1"):
+        default_settings("connect4", gate=1.2)

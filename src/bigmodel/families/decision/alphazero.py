@@ -86,6 +86,8 @@ class Settings:
     window_start: int = 0
     arena_games: int = 20
     arena_temperature_moves: int = 2  # the arena opens with sampled moves so its games differ
+    # The arena score a candidate needs to replace the best network (AlphaGo Zero's 0.55); 0
+    # accepts every candidate, as AlphaZero does, and the arena then only measures Elo.
     gate: float = 0.55
     seed: int = 0
     workers: int = 1  # processes that play self-play and arena games, one core each
@@ -113,11 +115,12 @@ def default_settings(game: str, **overrides: Any) -> Settings:
     for field in dataclasses.fields(Settings):
         value = getattr(settings, field.name)
         floor = 0 if field.name in ("generations", "seed", "noise", "temperature_moves", "arena_temperature_moves", "weight_decay",
-                                      "search_value_share", "window_start") else 1e-12
+                                      "search_value_share", "window_start", "gate") else 1e-12
         if isinstance(value, (int, float)) and value < floor:
             raise BigModelError(f"setting {field.name.replace('_', '-')} is {value}; it must be {'0 or more' if floor == 0 else 'positive'}")
-    if settings.search_value_share > 1:
-        raise BigModelError(f"setting search-value-share is {settings.search_value_share}; it must be between 0 and 1")
+    for name in ("search_value_share", "gate"):
+        if getattr(settings, name) > 1:
+            raise BigModelError(f"setting {name.replace('_', '-')} is {getattr(settings, name)}; it must be between 0 and 1")
     return settings
 
 

@@ -20,6 +20,9 @@ def train(
     simulations: int | None = typer.Option(None, "--simulations", help="MCTS simulations per move."),
     train_steps: int | None = typer.Option(None, "--train-steps", help="Training steps per generation."),
     arena_games: int | None = typer.Option(None, "--arena-games", help="Arena games per generation."),
+    gate: float | None = typer.Option(
+        None, "--gate", help="Arena score, 0-1, a candidate needs to replace the best network (default 0.55, tictactoe 0.5); 0 accepts every one (AlphaZero)."
+    ),
     search_value_share: float | None = typer.Option(
         None, "--search-value-share", help="Share of the search's value in the value target, 0-1; the rest is the game's result (default 0.5 for connect4, else 0)."
     ),
@@ -64,6 +67,7 @@ def train(
             simulations=simulations,
             train_steps=train_steps,
             arena_games=arena_games,
+            gate=gate,
             search_value_share=search_value_share,
             learning_rate_end=learning_rate_end,
             window_start=window_start,
