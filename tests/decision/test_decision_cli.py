@@ -55,6 +55,8 @@ def test_bad_input_gets_one_clear_line(bigmodel_cli, tictactoe_model, tmp_path):
                        "setting workers is 0; it must be positive")
     assert_clear_error(bigmodel_cli("decision", "train", "--out", str(tmp_path / "x"), "--game", "connect4", "--search-value-share", "2"),
                        "setting search-value-share is 2.0; it must be between 0 and 1")
+    assert_clear_error(bigmodel_cli("decision", "train", "--out", str(tmp_path / "x"), "--game", "connect4", "--gate", "-0.1"),
+                       "setting gate is -0.1; it must be 0 or more")
     assert not (tmp_path / "x").exists()
     broken = tmp_path / "broken"
     shutil.copytree(tictactoe_model, broken)
