@@ -21,40 +21,41 @@ import sys
 import torch
 
 from bigmodel.data.packs import resolve_pack
-from bigmodel.eval.ask import grounded_prompt, is_chat_model, sample_questions
+from bigmodel.errors import BigModelError
+from bigmodel.eval.ask import grounded_prompts, is_chat_model, sample_questions
 from bigmodel.eval.hallucination import ABSTAIN_ANSWER, judge
-from bigmodel.families.llm.generate import Sampling, SpanConstraint, generate_batch
+from bigmodel.families.llm.generate import Sampling, generate_batch
 from bigmodel.families.llm.model_io import load_llm
-from bigmodel.families.vertical.retrieval import Retriever, identifiers
+from bigmodel.families.vertical.retrieval import Retriever
 
 THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
 BATCH = 32
 ANSWER_TOKENS = 96  # as `answer_questions`
-ANSWER_ROOM = 16  # tokens a prompt leaves for the answer, as `answer_questions`
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="a grounded vertical model directory")
     parser.add_argument("--domain", default="medical")
     parser.add_argument("--questions", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0, help="the question sample, as `eval hallucination --seed`")
     parser.add_argument("--json", help="also write each question's verdicts and probability here")
     args = parser.parse_args()
-
-    items = sample_questions(resolve_pack(args.domain).eval, args.questions, args.seed)
-    model, tokenizer = load_llm(args.model, "cpu")
-    retriever = Retriever.load(args.model)
+    try:
+        items = sample_questions(resolve_pack(args.domain).eval, args.questions, args.seed)
+        model, tokenizer = load_llm(args.model, "cpu")
+        retriever = Retriever.load(args.model)
+    except BigModelError as err:
+        sys.exit(f"error: {err}")
     if retriever is None or not retriever.extractive:
-        sys.exit(f"{args.model} is not a grounded model with extractive decoding")
-    chat = is_chat_model(args.model, tokenizer)
-    room = model.config.max_position_embeddings - ANSWER_ROOM
+        sys.exit(f"error: {args.model} is not a grounded model with extractive decoding")
     questions = [item.question for item in items]
-    fitted = [grounded_prompt(tokenizer, q, chat, passages, room, retriever.layout)
-              for q, passages in zip(questions, retriever.search(questions))]
-    as_evaluated = retriever.constraints(tokenizer, questions, [kept for _, kept in fitted])
-    forced = [SpanConstraint(tokenizer, [p.text for p in kept], [], tokenizer.eos_token_id, asked=identifiers(q)) if kept else None
-              for q, (_, kept) in zip(questions, fitted)]
+    fitted = grounded_prompts(model, tokenizer, is_chat_model(args.model, tokenizer), retriever, questions, ANSWER_TOKENS)
+    kept = [passages for _, passages in fitted]
+    as_evaluated = retriever.constraints(tokenizer, questions, kept)
+    # With no passage there is nothing to copy: such a question is abstained under every rule.
+    forced = [constraint if passages else None
+              for constraint, passages in zip(retriever.constraints(tokenizer, questions, kept, may_abstain=False), kept)]
     abstention_token = tokenizer(ABSTAIN_ANSWER, add_special_tokens=False)["input_ids"][0]
     sampling = Sampling(temperature=0, top_p=1, top_k=0, max_new_tokens=ANSWER_TOKENS, seed=0)
 

@@ -51,3 +51,10 @@ def test_a_model_without_a_retrieval_index_is_refused_plainly(make_llm, tmp_path
     assert result.returncode != 0
     assert "is not a grounded model with extractive decoding" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_missing_model_directory_is_one_line_not_a_traceback(tmp_path):
+    result = run(str(tmp_path / "nowhere"), "--domain", "finance")
+    assert result.returncode != 0
+    assert f"error: {tmp_path / 'nowhere'}: no such model directory" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -77,6 +77,16 @@ def grounded_prompt(tokenizer: Any, question: str, chat: bool, passages: "Sequen
         kept.pop()
 
 
+def grounded_prompts(model: Any, tokenizer: Any, chat: bool, retriever: Any, questions: Sequence[str],
+                     max_new_tokens: int) -> list[tuple[list[int], list["Passage"]]]:
+    """Each question's prompt with its retrieved passages, and the passages kept: those that would
+    leave no room in the model's context for an answer are dropped, lowest-ranked first."""
+    context = _context(model)
+    room = context - min(max_new_tokens, 16) if context else None
+    return [grounded_prompt(tokenizer, question, chat, passages, room, retriever.layout)
+            for question, passages in zip(questions, retriever.search(list(questions)))]
+
+
 def sample_questions(items: Sequence["QAItem"], count: int | None, seed: int) -> list["QAItem"]:
     """A fixed random sample of `count` questions (all when count is None or not smaller), in pack order."""
     import random
@@ -112,10 +122,7 @@ def answer_questions(
     retriever = Retriever.load(model_dir)
     context = _context(model)
     if retriever:
-        # Passages that would leave no room for an answer are dropped, lowest-ranked first.
-        room = context - min(max_new_tokens, 16) if context else None
-        fitted = [grounded_prompt(tokenizer, item.question, chat, passages, room, retriever.layout)
-                  for item, passages in zip(items, retriever.search([item.question for item in items]))]
+        fitted = grounded_prompts(model, tokenizer, chat, retriever, [item.question for item in items], max_new_tokens)
         prompts = [ids for ids, _ in fitted]
         constraints = retriever.constraints(tokenizer, [item.question for item in items], [kept for _, kept in fitted])
     else:

@@ -306,15 +306,18 @@ class Retriever:
                     break
         return chosen
 
-    def constraints(self, tokenizer: Any, questions: Sequence[str], contexts: Sequence[Sequence[Passage]]) -> list[Any]:
+    def constraints(self, tokenizer: Any, questions: Sequence[str], contexts: Sequence[Sequence[Passage]],
+                    may_abstain: bool = True) -> list[Any]:
         """The decoding constraint for each question and its passages (None each when decoding is
-        free): a span of the passages that does not begin with an identifier the question names."""
+        free): a span of the passages that does not begin with an identifier the question names,
+        or the abstention unless `may_abstain` is False."""
         from bigmodel.eval.hallucination import ABSTAIN_ANSWER
         from bigmodel.families.llm.generate import SpanConstraint
 
         if not self.extractive:
             return [None] * len(contexts)
-        return [SpanConstraint(tokenizer, [p.text for p in passages], [ABSTAIN_ANSWER], tokenizer.eos_token_id,
+        answers = [ABSTAIN_ANSWER] if may_abstain else []
+        return [SpanConstraint(tokenizer, [p.text for p in passages], answers, tokenizer.eos_token_id,
                                asked=identifiers(question))
                 for question, passages in zip(questions, contexts)]
 
