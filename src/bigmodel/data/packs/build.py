@@ -9,7 +9,8 @@ seeded order of all facts, and whether a fact is held out is decided for the who
 subsetting, so a smaller subset is contained in a larger one with the same split.
 
 - corpus: every fact, in each of its relation's corpus paraphrases;
-- train_qa: the facts of the training groups, each in every training template;
+- train_qa: the facts of the training groups, each in `TRAIN_WORDINGS` of its relation's training
+  templates, drawn for the fact (many templates, few a fact: varied wordings, same size);
 - eval_qa: the held-out facts, each once, in one evaluation template.
 Facts are held out by group (e.g. an ICD-10 category with its subcategories, an airport with its
 name, city and country), so knowing one fact of a training group never gives away a held-out one.
@@ -32,6 +33,10 @@ from bigmodel.eval.hallucination import ABSTAIN_ANSWER
 # without teaching a model that most questions should be declined.
 MADE_UP_SHARE = 0.2
 DEFAULT_EVAL_SHARE = 0.5
+# Training wordings of each training fact. A relation has more training templates than this, so
+# the facts together are asked in all of them: a small reader learns which relation an unseen
+# wording asks from many wordings, and the pack does not grow with their number.
+TRAIN_WORDINGS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +119,7 @@ def assemble(
         else:
             train += [
                 QAItem(id=f"train/{fact_id}/{k}", question=_sentence(t, label=fact.label), template=t, **common)
-                for k, t in enumerate(relation.train)
+                for k, t in _wordings(relation, seed, fact_id)
             ]
 
     n_train_facts = len({q.fact_id for q in train})
@@ -123,7 +128,7 @@ def assemble(
         relation = by_name[_pick(entity.relations, seed, entity.entity)]
         train += [
             _made_up_item(f"train/{domain}/made_up/{relation.name}/{entity.entity}/{k}", relation, t, entity)
-            for k, t in enumerate(relation.train)
+            for k, t in _wordings(relation, seed, entity.entity)
         ]
     for entity in eval_made_up:
         relation = by_name[_pick(entity.relations, seed, entity.entity)]
@@ -198,6 +203,13 @@ def _sentence(template: str, **values: str) -> str:
 def _pick(options: Sequence[str], seed: int, key: str) -> str:
     """A seeded choice that depends only on the key, not on what was chosen before."""
     return options[random.Random(f"{seed}/{key}").randrange(len(options))]
+
+
+def _wordings(relation: Relation, seed: int, key: str) -> list[tuple[int, str]]:
+    """(index, template) of the training templates a fact or made-up entity is asked in: a seeded
+    draw of `TRAIN_WORDINGS` that depends only on the key."""
+    chosen = random.Random(f"{seed}/wordings/{key}").sample(range(len(relation.train)), min(TRAIN_WORDINGS, len(relation.train)))
+    return [(k, relation.train[k]) for k in sorted(chosen)]
 
 
 def _made_up_item(item_id: str, relation: Relation, template: str, entity: MadeUp) -> QAItem:

@@ -37,7 +37,12 @@ RELATIONS = (
             "The {answer} has the ISO 4217 currency code {label}.",
             "Prices quoted in {label} are in {answer}.",
         ),
-        train=("Which currency has the ISO 4217 code {label}?", "What is the currency with code {label} called?"),
+        train=(
+            "Which currency has the ISO 4217 code {label}?", "What is the currency with code {label} called?",
+            "What currency does the ISO 4217 code {label} stand for?", "Tell me which currency the code {label} refers to.",
+            "{label} is the code of which currency?", "What is the full name of the currency {label}?",
+            "The ISO 4217 code {label} means which currency?", "What currency is {label}?",
+        ),
         eval=("Name the currency whose ISO 4217 code is {label}.", "ISO 4217 code {label} denotes which currency?"),
     ),
     Relation(
@@ -47,7 +52,12 @@ RELATIONS = (
             "{label} ({name}) has the numeric currency code {answer}.",
             "Numerically, ISO 4217 writes {label} as {answer}.",
         ),
-        train=("What is the ISO 4217 numeric code of {label}?", "Which numeric code does ISO 4217 give {label}?"),
+        train=(
+            "What is the ISO 4217 numeric code of {label}?", "Which numeric code does ISO 4217 give {label}?",
+            "What number does ISO 4217 assign to {label}?", "Tell me the numeric currency code of {label}.",
+            "{label} is written as which number in ISO 4217?", "What is the currency number of {label}?",
+            "Which ISO 4217 number stands for {label}?", "{label}: what is its numeric code?",
+        ),
         eval=("Give the three-digit ISO 4217 number of {label}.", "{label} has which ISO 4217 numeric code?"),
     ),
     Relation(
@@ -57,7 +67,12 @@ RELATIONS = (
             "The {answer} carries the numeric currency code {label}.",
             "Currency number {label} in ISO 4217 means the {answer} ({code}).",
         ),
-        train=("Which currency has the ISO 4217 numeric code {label}?", "What currency is ISO 4217 number {label}?"),
+        train=(
+            "Which currency has the ISO 4217 numeric code {label}?", "What currency is ISO 4217 number {label}?",
+            "Tell me the currency with numeric code {label}.", "The numeric currency code {label} belongs to which currency?",
+            "What currency does the number {label} stand for in ISO 4217?", "Which currency uses the ISO 4217 number {label}?",
+            "Currency number {label} is which currency?", "{label} in ISO 4217: which currency?",
+        ),
         eval=("Name the currency numbered {label} in ISO 4217.", "ISO 4217 numeric code {label} denotes which currency?"),
     ),
     Relation(
@@ -67,7 +82,12 @@ RELATIONS = (
             "Countries that pay in {label}: {countries}.",
             "{label} is the currency used in {countries}.",
         ),
-        train=("Name a country that uses {label}.", "Which country pays in {label}?"),
+        train=(
+            "Name a country that uses {label}.", "Which country pays in {label}?", "Where is {label} the currency?",
+            "Tell me a country whose currency is {label}.", "{label} is spent in which country?",
+            "In what country do people pay with {label}?", "Which country has {label} as its currency?",
+            "What is one country that pays in {label}?",
+        ),
         eval=("In which country is {label} legal tender?", "Give one country where {label} is used."),
     ),
     Relation(
@@ -77,7 +97,11 @@ RELATIONS = (
             "In {label}, people pay with {currencies}.",
             "The currency used in {label} is {currencies}.",
         ),
-        train=("What currency is used in {label}?", "Which currency do people pay with in {label}?"),
+        train=(
+            "What currency is used in {label}?", "Which currency do people pay with in {label}?",
+            "What is the currency of {label}?", "Tell me the money of {label}.", "In {label}, which currency do people use?",
+            "Which currency circulates in {label}?", "{label} pays in which currency?", "What money is spent in {label}?",
+        ),
         eval=("Name the legal tender of {label}.", "{label} uses which currency?"),
     ),
 )

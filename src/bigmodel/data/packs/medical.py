@@ -34,7 +34,11 @@ RELATIONS = (
             "In the ICD-10 classification, {label} stands for {answer}.",
             "{answer}: this is ICD-10 {label}.",
         ),
-        train=("What does ICD-10 {label} stand for?", "What is the title of ICD-10 {label}?", "ICD-10 {label} is what?"),
+        train=(
+            "What does ICD-10 {label} stand for?", "What is the title of ICD-10 {label}?", "ICD-10 {label} is what?",
+            "What is ICD-10 {label} called?", "Tell me what ICD-10 {label} means.", "What is meant by ICD-10 {label}?",
+            "Spell out ICD-10 {label}.", "ICD-10 {label}: what is its title?",
+        ),
         eval=("Which diagnosis does ICD-10 {label} describe?", "Give the name of ICD-10 {label}."),
     ),
     Relation(
@@ -44,7 +48,12 @@ RELATIONS = (
             "The parent of ICD-10 {label} is {parent_label}.",
             "{parent_label} ({parent_title}) contains ICD-10 {label}.",
         ),
-        train=("What is the parent of ICD-10 {label}?", "Which ICD-10 entry directly contains {label}?"),
+        train=(
+            "What is the parent of ICD-10 {label}?", "Which ICD-10 entry directly contains {label}?",
+            "{label} is part of which ICD-10 entry?", "Tell me the parent entry of ICD-10 {label}.",
+            "In ICD-10, what is the immediate parent of {label}?", "Which entry is {label} grouped under in ICD-10?",
+            "What ICD-10 entry is {label} a direct child of?", "What is {label} directly part of in ICD-10?",
+        ),
         eval=("In the ICD-10 hierarchy, {label} sits directly below which entry?", "Name the ICD-10 entry one level above {label}."),
     ),
     Relation(
@@ -54,7 +63,12 @@ RELATIONS = (
             "{label} is found in the ICD-10 chapter {answer}.",
             "The ICD-10 chapter of {label} is {chapter_label}: {answer}.",
         ),
-        train=("Which ICD-10 chapter is {label} in?", "What chapter of ICD-10 contains {label}?"),
+        train=(
+            "Which ICD-10 chapter is {label} in?", "What chapter of ICD-10 contains {label}?",
+            "In which chapter of ICD-10 is {label} found?", "Tell me the ICD-10 chapter of {label}.",
+            "What is the ICD-10 chapter for {label}?", "{label} belongs to which ICD-10 chapter?",
+            "Which chapter lists {label} in ICD-10?", "ICD-10 {label}: which chapter?",
+        ),
         eval=("Under which ICD-10 chapter is {label} classified?", "{label} falls in which chapter of ICD-10?"),
     ),
 )

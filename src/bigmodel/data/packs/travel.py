@@ -32,7 +32,12 @@ RELATIONS = (
             "{answer} has the IATA airport code {label}.",
             "Flights to {label} land at {answer}.",
         ),
-        train=("Which airport has the IATA code {label}?", "What is the name of the airport with IATA code {label}?"),
+        train=(
+            "Which airport has the IATA code {label}?", "What is the name of the airport with IATA code {label}?",
+            "What airport is {label}?", "Tell me the airport whose IATA code is {label}.",
+            "The IATA code {label} belongs to which airport?", "What is the full name of airport {label}?",
+            "Which airport does the code {label} stand for?", "{label}: which airport is that?",
+        ),
         eval=("Name the airport behind the IATA code {label}.", "IATA code {label} identifies which airport?"),
     ),
     Relation(
@@ -42,7 +47,12 @@ RELATIONS = (
             "{label} is an airport in {answer}.",
             "Travellers flying to {label} arrive in {answer}.",
         ),
-        train=("Which city does the airport {label} serve?", "In which city is the airport with IATA code {label}?"),
+        train=(
+            "Which city does the airport {label} serve?", "In which city is the airport with IATA code {label}?",
+            "What city is airport {label} in?", "Tell me the city of the airport {label}.",
+            "The airport {label} is in which city?", "Which city has the airport with IATA code {label}?",
+            "Where is the airport {label}? Give the city.", "{label} airport: which city?",
+        ),
         eval=("Flying into {label}, which city do you arrive in?", "Name the city served by IATA airport {label}."),
     ),
     Relation(
@@ -52,7 +62,12 @@ RELATIONS = (
             "{label} is an airport located in {answer}.",
             "A flight to {label} lands in {answer}.",
         ),
-        train=("In which country is the airport {label}?", "Which country is IATA airport {label} in?"),
+        train=(
+            "In which country is the airport {label}?", "Which country is IATA airport {label} in?",
+            "What country is the airport {label} located in?", "Tell me which country airport {label} is in.",
+            "The airport {label} is in which country?", "Which country has the airport with IATA code {label}?",
+            "Where is the airport {label}? Give the country.", "{label} airport: which country?",
+        ),
         eval=("Flying into {label}, which country do you land in?", "Name the country of the airport with IATA code {label}."),
     ),
 )
