@@ -55,6 +55,20 @@ def test_an_identifier_the_corpus_never_mentions_finds_nothing():
     assert grounded_question("Which code is A00.7?", made_up).splitlines()[1:] == ["Passages:", "- none found"]
 
 
+def test_every_passage_naming_the_code_is_found_however_many_others_outscore_it():
+    """Forty passages share the question's other words and outscore both passages naming its
+    code (the filler makes those words rare enough to count); the search still finds the two,
+    best first, and a deeper search begins with a shallower one's."""
+    crowd = [Passage(f"other/{n}#0", f"other/{n}", f"Which chapter lists the entry in the list, entry {n}?") for n in range(40)]
+    filler = [Passage(f"filler/{n}#0", f"filler/{n}", f"Filler sentence number {n} about nothing else.") for n in range(400)]
+    named = [Passage("medical/chapter/K35#0", "medical/chapter/K35", "K35 is found in the ICD-10 chapter Diseases of the digestive system."),
+             Passage("medical/title/K35#0", "medical/title/K35", "ICD-10 code K35 is Acute appendicitis.")]
+    retriever = Retriever.build(crowd + filler + named, "bm25", k=1)
+    question = ["Which chapter lists the entry K35 in the list?"]
+    assert [p.fact_id for p in retriever.search(question)[0]] == ["medical/chapter/K35"]
+    assert [p.fact_id for p in retriever.search(question, 2)[0]] == ["medical/chapter/K35", "medical/title/K35"]
+
+
 def test_grounded_question_asks_before_listing_the_passages_in_order():
     passages = _passages()[:2]
     text = grounded_question("What is A00.0?", passages)

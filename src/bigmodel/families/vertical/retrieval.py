@@ -146,8 +146,7 @@ class Retriever:
     query_adapter: Any = None  # hybrid: [384, 384], applied to question embeddings (`learn_query_adapter`)
     adapter_learned_from: int = 0  # the training questions it was learned from
     _bm25: Any = None
-    _passage_words: list[frozenset[str]] = dataclasses.field(default_factory=list)
-    _document_frequency: dict[str, int] = dataclasses.field(default_factory=dict)
+    _postings: dict[str, Any] = dataclasses.field(default_factory=dict)  # word -> indices of the passages holding it
     _encoder: Any = None
 
     @classmethod
@@ -174,11 +173,16 @@ class Retriever:
 
             import bm25s
 
+            import numpy as np
+
             tokenized = [words(p.text) for p in self.passages]
             self._bm25 = bm25s.BM25()
             self._bm25.index(tokenized, show_progress=False)
-            self._passage_words = [frozenset(t) for t in tokenized]
-            self._document_frequency = collections.Counter(w for t in self._passage_words for w in t)
+            postings = collections.defaultdict(list)
+            for index, tokens in enumerate(tokenized):
+                for word in set(tokens):
+                    postings[word].append(index)
+            self._postings = {word: np.array(indices) for word, indices in postings.items()}
 
     def _encode(self, texts: Sequence[str], on_batch: Any = None, batch_size: int = 256) -> Any:
         import torch
@@ -216,7 +220,7 @@ class Retriever:
         if self.kind == "hybrid":
             depth = min(len(self.passages), max(depth, HYBRID_CANDIDATES))
         # A query none of whose words is in the corpus scores 0 everywhere: still k passages, in index order.
-        return [self._gate(query, _best(self._bm25.get_scores(words(query) or ["\0"]), depth)) for query in queries]
+        return [self._named(query, self._bm25.get_scores(words(query) or ["\0"]), depth) for query in queries]
 
     def _query_embeddings(self, queries: Sequence[str]) -> Any:
         """The queries' embeddings, through the query adapter when there is one."""
@@ -286,13 +290,18 @@ class Retriever:
         similarity = (self.embeddings[list(row)] @ query).numpy()
         return [row[i] for i in np.argsort(-similarity, kind="stable")]
 
-    def _gate(self, query: str, row: Sequence[int]) -> list[int]:
-        """The ranked passages that contain the query's rarest identifier (all of them when it names none)."""
+    def _named(self, query: str, scores: Any, depth: int) -> list[int]:
+        """The `depth` best-scoring passages that contain the query's rarest identifier (of all
+        passages when it names none; none when that identifier is in no passage). Gating before
+        ranking finds every passage naming the code, however many other passages outscore them."""
+        import numpy as np
+
         named = [w.lower() for w in identifiers(query)]
         if not named:
-            return list(row)
-        rarest = min(named, key=lambda w: self._document_frequency.get(w, 0))
-        return [int(i) for i in row if rarest in self._passage_words[int(i)]]
+            return _best(scores, depth).tolist()
+        rarest = min(named, key=lambda w: len(self._postings.get(w, ())))
+        holding = self._postings.get(rarest, np.empty(0, dtype=int))
+        return holding[_best(scores[holding], depth)].tolist()
 
     def _distinct(self, row: Sequence[int], k: int) -> list[Passage]:
         chosen, seen = [], set()
