@@ -119,6 +119,24 @@ def test_eval_is_held_out_and_stated_in_the_corpus(full_packs, domain):
         assert "{" not in q.question and q.question.endswith(("?", "."))
 
 
+
+@pytest.mark.parametrize("domain", list(DOMAINS))
+def test_training_facts_are_asked_in_three_wordings_that_together_cover_every_template(full_packs, domain):
+    from bigmodel.data.packs.build import TRAIN_WORDINGS
+
+    pack = full_packs[domain]
+    relations = {r.name: r for r in DOMAINS[domain].RELATIONS}
+    wordings = defaultdict(list)
+    for q in pack.train:
+        wordings[(q.kind, q.relation, q.entity)].append(q.template)
+    for (_, relation, _), templates in wordings.items():
+        assert len(set(templates)) == len(templates) == min(TRAIN_WORDINGS, len(relations[relation].train))
+        assert set(templates) <= set(relations[relation].train)
+    for relation in relations.values():
+        assert len(relation.train) > TRAIN_WORDINGS
+        used = {q.template for q in pack.train if q.relation == relation.name}
+        assert used == set(relation.train), f"{relation.name}: templates never drawn: {set(relation.train) - used}"
+
 def test_medical_holds_out_a_category_with_its_subcategories(full_packs):
     pack = full_packs["medical"]
     category = lambda q: q.entity.split(".")[0]  # noqa: E731
