@@ -172,7 +172,6 @@ class Retriever:
             import collections
 
             import bm25s
-
             import numpy as np
 
             tokenized = [words(p.text) for p in self.passages]
