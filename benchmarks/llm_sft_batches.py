@@ -34,7 +34,7 @@ def grounded_medical_chats(seed: int) -> list:
     from bigmodel.families.vertical.build import VerticalRecipe, fine_tuning_mix, grounded_chats
     from bigmodel.families.vertical.retrieval import Retriever
 
-    recipe = VerticalRecipe(learning_rate=3e-3)
+    recipe = VerticalRecipe().for_domain("medical")
     pack = resolve_pack("medical", seed=0)
     retriever = Retriever.build(pack.corpus, "bm25", recipe.top_k, extractive=recipe.extractive)
     chats, _ = grounded_chats(pack, retriever, recipe, seed)

@@ -37,6 +37,7 @@ def test_retrieval_build_card_lineage_and_index(base, retrieval_model, cli):
     assert card["extra"]["method"] == "retrieval" and card["extra"]["pack"] == "medical"
     assert card["extra"]["pack_subset"] == 40 and card["extra"]["retriever"] == {"kind": "bm25", "k": 2, "decoding": "extractive"}
     assert 0.5 < card["metrics"]["retrieved_own_fact"] <= 1
+    assert card["extra"]["recipe"]["negative_share"] == 0.1  # medical's measured share; the others keep 0.3
     assert not list(out.parent.glob("*.stages")) and not list(out.parent.glob("*.training"))
     index = json.loads((out / "retrieval" / "index.json").read_text())
     assert index["retriever"] == "bm25" and index["passages"] == len((out / "retrieval" / "passages.jsonl").read_text().splitlines())
@@ -212,7 +213,7 @@ def test_each_built_in_domain_retrieves_with_its_measured_retriever(base, tmp_pa
                             *quick).stdout)
     assert hybrid["extra"]["retriever"]["kind"] == "hybrid"
     # Finance's pack is seen three times; it fine-tunes gentler than the others (README).
-    assert hybrid["extra"]["recipe"]["learning_rate"] == 1e-3
+    assert hybrid["extra"]["recipe"]["learning_rate"] == 1e-3 and hybrid["extra"]["recipe"]["negative_share"] == 0.3
     index = json.loads((tmp_path / "f" / "retrieval" / "index.json").read_text())
     # The query adapter learned from the pack's training questions, as many as the card says.
     assert index["retriever"] == "hybrid" and index["query_adapter_questions"] > 0
@@ -222,8 +223,8 @@ def test_each_built_in_domain_retrieves_with_its_measured_retriever(base, tmp_pa
                             "--retriever", "bm25", *quick).stdout)
     assert chosen["extra"]["retriever"]["kind"] == "bm25"
     chosen_rate = json.loads(cli("vertical", "build", "--base", str(base), "--domain", "finance", "--out", str(tmp_path / "r"),
-                                 "--retriever", "bm25", "--learning-rate", "2e-3", *quick).stdout)
-    assert chosen_rate["extra"]["recipe"]["learning_rate"] == 2e-3
+                                 "--retriever", "bm25", "--learning-rate", "2e-3", "--negative-share", "0.2", *quick).stdout)
+    assert chosen_rate["extra"]["recipe"]["learning_rate"] == 2e-3 and chosen_rate["extra"]["recipe"]["negative_share"] == 0.2
     assert not (tmp_path / "b" / "retrieval" / "embeddings.safetensors").exists()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from bigmodel import __version__
 from bigmodel.data.packs import finance, medical, travel
@@ -16,10 +17,12 @@ from bigmodel.errors import BigModelError
 
 DOMAINS: dict[str, ModuleType] = {module.NAME: module for module in (medical, travel, finance)}
 
-__all__ = ["DOMAINS", "Pack", "Passage", "Problem", "QAItem", "build_pack", "default_learning_rate", "default_retriever",
+__all__ = ["DOMAINS", "Pack", "Passage", "Problem", "QAItem", "build_pack", "domain_default",
            "load_pack", "resolve_pack", "validate_pack"]
-# Peak fine-tuning learning rate of a vertical model built on a user's pack.
-LEARNING_RATE = 3e-3
+# How a vertical model is built on a user's pack, where a built-in domain has the setting measured
+# best for it (the module's constant of the same name): retriever, peak fine-tuning learning rate,
+# share of training questions also asked with another fact's passages.
+USER_PACK_DEFAULTS = {"RETRIEVER": "bm25", "LEARNING_RATE": 3e-3, "NEGATIVE_SHARE": 0.3}
 
 
 def _domain(name: str) -> ModuleType:
@@ -28,15 +31,10 @@ def _domain(name: str) -> ModuleType:
     return DOMAINS[name]
 
 
-def default_retriever(domain: str) -> str:
-    """The retriever measured best for a built-in domain; BM25 for a user's pack."""
-    return DOMAINS[domain].RETRIEVER if domain in DOMAINS else "bm25"
-
-
-def default_learning_rate(domain: str) -> float:
-    """The peak fine-tuning learning rate measured best for a built-in domain; `LEARNING_RATE`
-    for a user's pack."""
-    return DOMAINS[domain].LEARNING_RATE if domain in DOMAINS else LEARNING_RATE
+def domain_default(domain: str, setting: str) -> Any:
+    """A build setting (a key of `USER_PACK_DEFAULTS`) for `domain`: the built-in domain's measured
+    best, or the user-pack default."""
+    return getattr(DOMAINS[domain], setting) if domain in DOMAINS else USER_PACK_DEFAULTS[setting]
 
 
 def build_pack(domain: str, *, seed: int = 0, subset: int | None = None, eval_share: float = DEFAULT_EVAL_SHARE) -> Pack:

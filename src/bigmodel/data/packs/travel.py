@@ -20,6 +20,7 @@ NAME = "travel"
 # against BM25's 6% (README); embedding takes 4 minutes more.
 RETRIEVER = "bm25"
 LEARNING_RATE = 3e-3  # peak fine-tuning learning rate
+NEGATIVE_SHARE = 0.3  # training questions also asked with another fact's passages
 PACKAGES = {"airportsdata": "MIT", "pycountry": "LGPL-2.1-only"}
 SOURCE = "airports with IATA codes from the airportsdata package; country names from pycountry (ISO 3166)"
 LICENCE = "MIT (airportsdata); LGPL-2.1-only (pycountry)"

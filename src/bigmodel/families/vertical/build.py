@@ -38,6 +38,9 @@ METHODS = ("cpt+sft", "retrieval", "both")
 SEARCH_BATCH = 1024  # training questions searched at a time, between progress updates
 
 
+DOMAIN_SETTINGS = ("learning_rate", "negative_share")  # a recipe's settings that default to the domain's
+
+
 @dataclasses.dataclass(frozen=True)
 class VerticalRecipe:
     cpt_steps: int = 300
@@ -47,11 +50,11 @@ class VerticalRecipe:
     # 1,000 steps of 16: 6.8% accuracy, general perplexity 1,343); fine-tuning stops at this many
     # passes over its data.
     max_epochs: float = 3.0
-    learning_rate: float | None = None  # peak fine-tuning rate; None: the domain's (default_learning_rate)
+    learning_rate: float | None = None  # peak fine-tuning rate; None: the domain's (`domain_default`)
     batch_size: int = 16
     general_share: float = 0.3  # share of general text (cpt), general chats and text (sft) in the mix
     top_k: int = 2  # passages retrieved per question
-    negative_share: float = 0.3  # grounded training questions also asked without their own passage
+    negative_share: float | None = None  # grounded training questions also asked without their own passage; None: the domain's
     lora_rank: int = 8
     extractive: bool = True  # grounded answers decoded as spans of the passages (retrieval.Retriever)
 
@@ -63,9 +66,17 @@ class VerticalRecipe:
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise BigModelError(f"'{name}' must be positive, found {getattr(self, name)}")
         for name in ("general_share", "negative_share"):
-            if not 0 <= getattr(self, name) < 1:
+            if getattr(self, name) is not None and not 0 <= getattr(self, name) < 1:
                 raise BigModelError(f"'{name}' must be in [0, 1), found {getattr(self, name)}")
         return self
+
+    def for_domain(self, domain: str) -> "VerticalRecipe":
+        """This recipe with the settings it leaves to the domain (None) set to the domain's
+        (`domain_default`: the measured best for a built-in domain)."""
+        from bigmodel.data.packs import domain_default
+
+        return dataclasses.replace(self, **{name: domain_default(domain, name.upper()) for name in DOMAIN_SETTINGS
+                                            if getattr(self, name) is None})
 
 
 def general_texts(count: int, seed: int) -> list[str]:
@@ -175,8 +186,8 @@ def build_vertical(
     name: str = "",
 ) -> Path:
     """Build the vertical model directory `out` from the causal LM `base` and a pack, retrieving
-    with `retriever_kind` (default: the domain's, `default_retriever`)."""
-    from bigmodel.data.packs import DOMAINS, default_learning_rate, default_retriever, resolve_pack
+    with `retriever_kind` (default: the domain's, `domain_default`)."""
+    from bigmodel.data.packs import DOMAINS, domain_default, resolve_pack
     from bigmodel.families.llm import model_io
     from bigmodel.families.llm.presets import load_config
     from bigmodel.families.llm.pretrain import pretrain
@@ -185,7 +196,7 @@ def build_vertical(
 
     if method not in METHODS:
         raise BigModelError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    retriever_kind = retriever_kind or default_retriever(domain)
+    retriever_kind = retriever_kind or domain_default(domain, "RETRIEVER")
     if retriever_kind not in RETRIEVERS:
         raise BigModelError(f"unknown retriever {retriever_kind!r}; choose one of {', '.join(RETRIEVERS)}")
     if merge and not lora:
@@ -193,9 +204,7 @@ def build_vertical(
     if lora and not merge and method != "retrieval":
         raise BigModelError(f"--lora after continued pretraining ({method}) would leave an adapter over an intermediate "
                             "model; add --merge")
-    if recipe.learning_rate is None:
-        recipe = dataclasses.replace(recipe, learning_rate=default_learning_rate(domain))
-    recipe.validate()
+    recipe = recipe.for_domain(domain).validate()
     model_io.require_llm(base)
     if (Path(base) / model_io.ADAPTER_CONFIG).is_file():
         raise BigModelError(f"{base}: a LoRA adapter; merge it into its base first (bigmodel llm sft --lora --merge)")

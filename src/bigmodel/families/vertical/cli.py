@@ -108,7 +108,7 @@ def build(
     cpt_learning_rate: float = typer.Option(VerticalRecipe.cpt_learning_rate, "--cpt-learning-rate"),
     batch_size: int = typer.Option(VerticalRecipe.batch_size, "--batch-size", help="Sequences per step."),
     general_share: float = typer.Option(VerticalRecipe.general_share, "--general-share", help="Share of general text and chats mixed in."),
-    negative_share: float = typer.Option(VerticalRecipe.negative_share, "--negative-share", help="Share of training questions also asked with another fact's passages, answered \"I don't know\"."),
+    negative_share: Optional[float] = typer.Option(None, "--negative-share", help="Share of training questions also asked with another fact's passages, answered \"I don't know\". Default: 0.1 for medical, 0.3 otherwise."),
     lora: bool = typer.Option(False, "--lora", help="Fine-tune a LoRA adapter (peft) instead of every weight."),
     merge: bool = typer.Option(False, "--merge", help="Fold the LoRA adapter into the weights."),
     lora_rank: int = typer.Option(VerticalRecipe.lora_rank, "--lora-rank", help="Rank of the LoRA adapter."),
