@@ -278,6 +278,29 @@ def test_an_answer_never_restates_what_the_question_names(make_llm, tmp_path):
         set(tokenizer("I don't know", add_special_tokens=False)["input_ids"][:1]))
 
 
+
+def test_a_span_never_cuts_a_name_short_at_its_start(make_llm, tmp_path):
+    """"Kingdom" does not answer where the passage says "United Kingdom", nor "Pound" for "Egyptian
+    Pound"; a name may still start a sentence, follow a colon, or end a span before a bracket."""
+    from bigmodel.families.llm.generate import SpanConstraint
+    from bigmodel.families.llm.model_io import load_tokenizer
+
+    tokenizer = load_tokenizer(make_llm(tmp_path / "random", seed=7, chat=True))
+    passages = ["LHR is an airport located in United Kingdom.", "The Egyptian Pound (EGP) is legal tender in Egypt.",
+                "Legal tender in Sierra Leone: Leone (SLE).", "Flights to LHR land at London Heathrow Airport."]
+    constraint = SpanConstraint(tokenizer, passages, ["I don't know"], tokenizer.eos_token_id)
+
+    def walks(span: str) -> bool:
+        ids = tokenizer(span, add_special_tokens=False)["input_ids"]
+        return all(token in constraint.allowed(ids[:n]) for n, token in enumerate(ids)) and \
+            tokenizer.eos_token_id in constraint.allowed(ids)
+
+    for span in ("United Kingdom", "Egyptian Pound", "The Egyptian Pound", "Egypt", "Sierra Leone", "Leone",
+                 "London Heathrow Airport", "LHR is an airport located in United Kingdom", "Legal tender in Sierra Leone"):
+        assert walks(span), span
+    for span in ("Kingdom", "Pound", "Heathrow Airport", "Airport"):
+        assert not walks(span), span
+
 def test_passages_that_do_not_fit_the_context_are_dropped_lowest_ranked_first(make_llm, tmp_path):
     from bigmodel.eval.ask import grounded_prompt, question_prompt
     from bigmodel.families.llm.model_io import load_tokenizer
