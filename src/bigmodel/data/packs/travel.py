@@ -16,8 +16,9 @@ from bigmodel.data.packs.build import Fact, MadeUp, Relation, country_names
 
 NAME = "travel"
 # MiniLM ordering BM25's candidates through the query adapter finds the asked fact first more
-# often, and its model is right 2.6 times as often, but hallucinates on 24% of the questions
-# against BM25's 6% (README); embedding takes 4 minutes more.
+# often, and at 1,000 steps its model is right 2.6 times as often, but hallucinates on 24% of the
+# questions against BM25's 6%; embedding takes 4 minutes more. With 10% negative examples and
+# 3,000 steps it reaches the goals (84.6% right, 4.6% hallucination; README).
 RETRIEVER = "bm25"
 LEARNING_RATE = 3e-3  # peak fine-tuning learning rate
 NEGATIVE_SHARE = 0.3  # training questions also asked with another fact's passages
