@@ -120,7 +120,6 @@ def test_eval_is_held_out_and_stated_in_the_corpus(full_packs, domain):
 
 
 
-
 @pytest.mark.parametrize("domain", list(DOMAINS))
 def test_extractive_decoding_may_start_every_answer_where_a_passage_states_it(full_packs, domain):
     """Extractive decoding does not start a span inside a capitalised name ("States" of "United
@@ -133,6 +132,7 @@ def test_extractive_decoding_may_start_every_answer_where_a_passage_states_it(fu
     for passage in full_packs[domain].corpus:
         starts = [m.start() for m in re.finditer(re.escape(answers[passage.fact_id]), passage.text)]
         assert any(not inside_name(passage.text, start) for start in starts), (answers[passage.fact_id], passage.text)
+
 
 @pytest.mark.parametrize("domain", list(DOMAINS))
 def test_training_facts_are_asked_in_three_wordings_that_together_cover_every_template(full_packs, domain):

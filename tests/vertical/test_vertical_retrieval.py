@@ -244,6 +244,13 @@ def test_extractive_decoding_copies_a_phrase_or_abstains(make_llm, tmp_path):
     assert stops[len("code A00")] is False and stops[len("code A00.0")] is True
 
 
+def walks(tokenizer, constraint, span: str) -> bool:
+    """Whether extractive decoding under `constraint` may write `span` and stop after it."""
+    ids = tokenizer(span, add_special_tokens=False)["input_ids"]
+    return all(token in constraint.allowed(ids[:n]) for n, token in enumerate(ids)) and \
+        tokenizer.eos_token_id in constraint.allowed(ids)
+
+
 def test_an_answer_never_restates_what_the_question_names(make_llm, tmp_path):
     """"A00.1 is Cholera ..." does not answer "What is A00.1?", nor does "The parent of code A00.1
     is A00"; "Cholera ..." does, and so may a span with another code ("A00 is ...", "A00-A09")."""
@@ -257,26 +264,21 @@ def test_an_answer_never_restates_what_the_question_names(make_llm, tmp_path):
     passages = ["ICD-10 code A00.1 is Cholera due to Vibrio cholerae 01, biovar eltor.", "A00 is Cholera.",
                 "The parent of code A00.1 is A00."]
 
-    def walks(constraint: SpanConstraint, span: str) -> bool:
-        ids = tokenizer(span, add_special_tokens=False)["input_ids"]
-        return all(token in constraint.allowed(ids[:n]) for n, token in enumerate(ids)) and \
-            tokenizer.eos_token_id in constraint.allowed(ids)
-
     free = SpanConstraint(tokenizer, passages, ["I don't know"], tokenizer.eos_token_id)
     grounded = Retriever("bm25", _passages()).constraints(tokenizer, [question], [[]])[0]
     asked = SpanConstraint(tokenizer, passages, ["I don't know"], tokenizer.eos_token_id, asked=identifiers(question))
     for span in ("A00.1 is Cholera due to Vibrio cholerae 01", "ICD-10 code A00.1 is Cholera due to Vibrio cholerae 01",
                  "The parent of code A00.1 is A00", "code A00.1 is Cholera due to Vibrio cholerae 01"):
-        assert walks(free, span) and not walks(asked, span), span
+        assert walks(tokenizer, free, span) and not walks(tokenizer, asked, span), span
     for span in ("Cholera due to Vibrio cholerae 01", "A00 is Cholera", "A00", "I don't know"):
-        assert walks(asked, span), span
+        assert walks(tokenizer, asked, span), span
     parent = SpanConstraint(tokenizer, ["ICD-10 code A09 sits under block A00-A09."], [], tokenizer.eos_token_id,
                             asked=identifiers("Which entry is above code A09?"))
-    assert walks(parent, "block A00-A09") and walks(parent, "A00-A09") and not walks(parent, "code A09 sits under block A00-A09")
-    assert not walks(parent, "ICD-10 code")  # no phrase ends before the asked code: no way to stop there
-    assert walks(grounded, "I don't know") and grounded.allowed([]) == sorted(
+    assert walks(tokenizer, parent, "block A00-A09") and walks(tokenizer, parent, "A00-A09") and \
+        not walks(tokenizer, parent, "code A09 sits under block A00-A09")
+    assert not walks(tokenizer, parent, "ICD-10 code")  # no phrase ends before the asked code: no way to stop there
+    assert walks(tokenizer, grounded, "I don't know") and grounded.allowed([]) == sorted(
         set(tokenizer("I don't know", add_special_tokens=False)["input_ids"][:1]))
-
 
 
 def test_a_span_never_cuts_a_name_short_at_its_start(make_llm, tmp_path):
@@ -289,17 +291,12 @@ def test_a_span_never_cuts_a_name_short_at_its_start(make_llm, tmp_path):
     passages = ["LHR is an airport located in United Kingdom.", "The Egyptian Pound (EGP) is legal tender in Egypt.",
                 "Legal tender in Sierra Leone: Leone (SLE).", "Flights to LHR land at London Heathrow Airport."]
     constraint = SpanConstraint(tokenizer, passages, ["I don't know"], tokenizer.eos_token_id)
-
-    def walks(span: str) -> bool:
-        ids = tokenizer(span, add_special_tokens=False)["input_ids"]
-        return all(token in constraint.allowed(ids[:n]) for n, token in enumerate(ids)) and \
-            tokenizer.eos_token_id in constraint.allowed(ids)
-
     for span in ("United Kingdom", "Egyptian Pound", "The Egyptian Pound", "Egypt", "Sierra Leone", "Leone",
                  "London Heathrow Airport", "LHR is an airport located in United Kingdom", "Legal tender in Sierra Leone"):
-        assert walks(span), span
+        assert walks(tokenizer, constraint, span), span
     for span in ("Kingdom", "Pound", "Heathrow Airport", "Airport"):
-        assert not walks(span), span
+        assert not walks(tokenizer, constraint, span), span
+
 
 def test_passages_that_do_not_fit_the_context_are_dropped_lowest_ranked_first(make_llm, tmp_path):
     from bigmodel.eval.ask import grounded_prompt, question_prompt

@@ -36,8 +36,6 @@ from bigmodel.ui import console, progress_bar
 
 METHODS = ("cpt+sft", "retrieval", "both")
 SEARCH_BATCH = 1024  # training questions searched at a time, between progress updates
-
-
 DOMAIN_SETTINGS = ("learning_rate", "negative_share")  # a recipe's settings that default to the domain's
 
 
