@@ -10,16 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from bigmodel import checkpoint
-from bigmodel.errors import BigModelError
-from bigmodel.families.decision.alphazero import (
-    ReplayBuffer,
-    Settings,
-    default_settings,
-    resume,
-    sampling_window,
-    torch_threads,
-    train,
-)
+from bigmodel.families.decision.alphazero import ReplayBuffer, Settings, resume, sampling_window, torch_threads, train
 from bigmodel.families.decision.evaluate import exhaustive_results
 from bigmodel.families.decision.games import get_game
 from bigmodel.families.decision.mcts import MCTSAgent, NetEvaluator, SearchConfig
@@ -177,17 +168,3 @@ def test_a_search_value_share_or_gate_above_one_is_refused():
         default_settings("connect4", search_value_share=1.5)
     with pytest.raises(BigModelError, match="gate is 1.2; it must be between 0 and 1"):
         default_settings("connect4", gate=1.2)
-
-
-def test_weight_average_is_what_the_arena_takes_up_and_resumes_exactly(tmp_path):
-    run = train(small_settings(generations=2, gate=0.0, weight_average=0.9), tmp_path / "averaged")
-    averaged, last = run.averaged.module.state_dict(), run.candidate.state_dict()
-    assert run.averaged.n_averaged.item() == 2 * run.settings.train_steps
-    assert any(not torch.equal(averaged[k], last[k]) for k in last)  # an average, not the last step
-    assert all(torch.equal(v, averaged[k]) for k, v in run.best.state_dict().items())  # what the ungated arena accepted
-    stopped = tmp_path / "stopped"
-    train(small_settings(generations=1, gate=0.0, weight_average=0.9), stopped)
-    resumed = resume(stopped, generations=2)
-    assert all(torch.equal(v, averaged[k]) for k, v in resumed.averaged.module.state_dict().items())
-    with pytest.raises(BigModelError, match="weight-average is 1"):
-        default_settings("connect4", weight_average=1.0)

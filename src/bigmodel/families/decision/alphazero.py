@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from bigmodel import checkpoint
 from bigmodel.errors import BigModelError
@@ -85,10 +84,6 @@ class Settings:
     # played so far from this many (KataGo's shuffle window), so early games of weak networks
     # leave it sooner; 0 samples the whole buffer.
     window_start: int = 0
-    # Decay, per training step, of an exponential moving average of the trained weights; the
-    # average, not the last step's weights, is the candidate the arena and self-play take up
-    # (KataGo's weight averaging: one step's weights are a noisy draw). 0: no average.
-    weight_average: float = 0.0
     arena_games: int = 20
     arena_temperature_moves: int = 2  # the arena opens with sampled moves so its games differ
     # The arena score a candidate needs to replace the best network (AlphaGo Zero's 0.55); 0
@@ -120,11 +115,9 @@ def default_settings(game: str, **overrides: Any) -> Settings:
     for field in dataclasses.fields(Settings):
         value = getattr(settings, field.name)
         floor = 0 if field.name in ("generations", "seed", "noise", "temperature_moves", "arena_temperature_moves", "weight_decay",
-                                      "search_value_share", "window_start", "gate", "weight_average") else 1e-12
+                                      "search_value_share", "window_start", "gate") else 1e-12
         if isinstance(value, (int, float)) and value < floor:
             raise BigModelError(f"setting {field.name.replace('_', '-')} is {value}; it must be {'0 or more' if floor == 0 else 'positive'}")
-    if settings.weight_average >= 1:
-        raise BigModelError(f"setting weight-average is {settings.weight_average}; it must be below 1 (0: no average)")
     for name in ("search_value_share", "gate"):
         if getattr(settings, name) > 1:
             raise BigModelError(f"setting {name.replace('_', '-')} is {getattr(settings, name)}; it must be between 0 and 1")
@@ -256,11 +249,10 @@ def self_play_shard(
 
 
 def train_network(
-    net: AlphaZeroNet, optimizer: torch.optim.Optimizer, buffer: ReplayBuffer, settings: Settings, rng: np.random.Generator,
-    averaged: AveragedModel | None = None,
+    net: AlphaZeroNet, optimizer: torch.optim.Optimizer, buffer: ReplayBuffer, settings: Settings, rng: np.random.Generator
 ) -> tuple[float, float]:
-    """`train_steps` steps on batches from the buffer's sampling window (`sampling_window`),
-    each folded into `averaged` when given; returns mean (policy loss, value loss).
+    """`train_steps` steps on batches from the buffer's sampling window (`sampling_window`);
+    returns mean (policy loss, value loss).
     The network trains channels-last, oneDNN's fastest layout for its convolutions (a `small`
     step at batch 128: 1.2× on two cores), and is handed back in the default layout, because
     safetensors writes only contiguous tensors."""
@@ -279,8 +271,6 @@ def train_network(
             optimizer.zero_grad(set_to_none=True)
             (policy_loss + value_loss).backward()
             optimizer.step()
-            if averaged is not None:
-                averaged.update_parameters(net)
             policy_total += policy_loss.item()
             value_total += value_loss.item()
             advance(1, loss=policy_loss.item() + value_loss.item())
@@ -325,10 +315,6 @@ class AlphaZero:
         self.optimizer = torch.optim.AdamW(
             self.candidate.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
         )
-        self.averaged = (
-            AveragedModel(self.candidate, multi_avg_fn=get_ema_multi_avg_fn(settings.weight_average), use_buffers=True)
-            if settings.weight_average else None
-        )
         self.buffer = ReplayBuffer(self.game, settings.buffer_size)
         self.rng = np.random.default_rng(settings.seed)
         self.generation = 0
@@ -353,8 +339,6 @@ class AlphaZero:
         run = cls(settings, out)
         _, extra, tensors = load_training_state(out / STATE_DIR, model=run.candidate, optimizer=run.optimizer)
         run.best.load_state_dict({k.removeprefix("best."): v for k, v in tensors.items() if k.startswith("best.")})
-        if run.averaged is not None:
-            run.averaged.load_state_dict({k.removeprefix("averaged."): v for k, v in tensors.items() if k.startswith("averaged.")})
         run.buffer.restore(tensors, extra["buffer_added"])
         run.rng.bit_generator.state = extra["rng"]
         run.generation, run.best_generation = extra["generation"], extra["best_generation"]
@@ -385,10 +369,6 @@ class AlphaZero:
             spent = max(spent, self.seconds / (self.settings.minutes * 60))
         return min(spent, 1.0)
 
-    def trained(self) -> AlphaZeroNet:
-        """The network training offers the arena: the weights' average when kept, else the candidate."""
-        return self.candidate if self.averaged is None else self.averaged.module
-
     def _shards(self, games: int) -> list[tuple[int, int]]:
         """(seed, games) for each worker's part of `games`."""
         sizes = shard_sizes(games, self.settings.workers)
@@ -405,8 +385,8 @@ class AlphaZero:
         learning_rate = cosine_learning_rate(settings, self.progress())
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
-        policy_loss, value_loss = train_network(self.candidate, self.optimizer, self.buffer, settings, self.rng, self.averaged)
-        candidate = network_weights(self.trained())
+        policy_loss, value_loss = train_network(self.candidate, self.optimizer, self.buffer, settings, self.rng)
+        candidate = network_weights(self.candidate)
         shards = [(settings, candidate, best, seed, games) for seed, games in self._shards(settings.arena_games)]
         results = [r for part in pool.run("arena", arena_shard, shards, settings.arena_games) for r in part]
         score = sum((r + 1) / 2 for r in results) / len(results)
@@ -415,7 +395,7 @@ class AlphaZero:
         self.elo.append(elo)
         accepted = score >= settings.gate
         if accepted:
-            self.best.load_state_dict(self.trained().state_dict())
+            self.best.load_state_dict(self.candidate.state_dict())
             self.best_generation = self.generation
         self.seconds += time.perf_counter() - start
         row = {
@@ -479,11 +459,7 @@ class AlphaZero:
                     "buffer_added": self.buffer.added,
                     "rng": self.rng.bit_generator.state,
                 },
-                tensors={
-                    **self.buffer.tensors(),
-                    **{f"best.{k}": v for k, v in self.best.state_dict().items()},
-                    **({} if self.averaged is None else {f"averaged.{k}": v for k, v in self.averaged.state_dict().items()}),
-                },
+                tensors={**self.buffer.tensors(), **{f"best.{k}": v for k, v in self.best.state_dict().items()}},
             )
             if report is not None:
                 (tmp / "REPORT.md").write_text(report, encoding="utf-8")

@@ -32,9 +32,6 @@ def train(
     window_start: int | None = typer.Option(
         None, "--window-start", help="Train on the most recent positions only, a window growing from this many (KataGo's; default: the whole buffer)."
     ),
-    weight_average: float | None = typer.Option(
-        None, "--weight-average", help="Offer the arena a moving average of the trained weights, with this decay per training step, e.g. 0.995 (default 0: the last step's weights)."
-    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
     threads: int = typer.Option(1, "--threads", help="torch threads for training the network."),
     workers: int | None = typer.Option(
@@ -74,7 +71,6 @@ def train(
             search_value_share=search_value_share,
             learning_rate_end=learning_rate_end,
             window_start=window_start,
-            weight_average=weight_average,
             seed=seed,
             workers=workers,
         )
