@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from bigmodel.data import images as image_data
-from bigmodel.families.multimodal.captioner import caption_batch, caption_metrics, load_captioner, parse_scene
+from bigmodel.families.multimodal.captioner import caption_metrics, caption_prompt, load_captioner, parse_scene
 from bigmodel.families.multimodal.clip import IMAGE_MEAN, IMAGE_STD, embed_images, embed_texts, load_captioned, load_dual_encoder
 from bigmodel.families.multimodal.presets import captioner_preset
 
@@ -45,8 +45,7 @@ def main() -> None:
     clip = load_dual_encoder(args.zoo / "clip-shapes")
     model, tokenizer = captioner.model, captioner.tokenizer
     model.eval()
-    prompt, mask, _ = caption_batch(tokenizer, [""], model.config.image_seq_length, 1)
-    prompt, mask = prompt[:, :-1], mask[:, :-1]  # no eos after the image
+    prompt, mask = caption_prompt(model, tokenizer)
     split = load_captioned("shapes", captioner.image_size, 0, captioner_preset("small").scenes)  # the zoo's seed and scenes
     for name, part in (("test", split.test), ("held_out", split.held_out)):
         part = part.subset(np.arange(min(args.scenes, len(part.captions))))

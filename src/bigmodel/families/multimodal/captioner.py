@@ -124,12 +124,16 @@ def caption_batch(tokenizer: Any, captions: list[str], image_tokens: int, max_to
 
 
 @torch.no_grad()
+def caption_prompt(model: Any, tokenizer: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ids and attention mask that every caption is generated after: bos and the image tokens."""
+    prompt, mask, _ = caption_batch(tokenizer, [""], model.config.image_seq_length, 1)
+    return prompt[:, :-1], mask[:, :-1]  # drop the eos the empty caption got
+
+
 def generate_captions(model: Any, tokenizer: Any, pixels: torch.Tensor, max_tokens: int, batch_size: int = 64) -> list[str]:
     """Greedy captions for a batch of pixel values."""
     model.eval()
-    image_tokens = model.config.image_seq_length
-    prompt, mask, _ = caption_batch(tokenizer, [""], image_tokens, 1)
-    prompt, mask = prompt[:, :-1], mask[:, :-1]  # drop the eos the empty caption got
+    prompt, mask = caption_prompt(model, tokenizer)
     captions = []
     for start in range(0, len(pixels), batch_size):
         chunk = pixels[start : start + batch_size]
