@@ -18,19 +18,19 @@ def train(
     minutes: float | None = typer.Option(None, "--minutes", help="Time budget: start no generation past it."),
     games: int | None = typer.Option(None, "--games", help="Self-play games per generation (played together)."),
     simulations: int | None = typer.Option(None, "--simulations", help="MCTS simulations per move."),
-    train_steps: int | None = typer.Option(None, "--train-steps", help="Training steps per generation."),
+    train_steps: int | None = typer.Option(None, "--train-steps", help="Training steps per generation (default 100; gomoku 200)."),
     arena_games: int | None = typer.Option(None, "--arena-games", help="Arena games per generation."),
     gate: float | None = typer.Option(
-        None, "--gate", help="Arena score, 0-1, a candidate needs to replace the best network (default 0.55, tictactoe 0.5); 0 accepts every one (AlphaZero)."
+        None, "--gate", help="Arena score, 0-1, a candidate needs to replace the best network (default 0.55, tictactoe 0.5, connect4 0); 0 accepts every one (AlphaZero)."
     ),
     search_value_share: float | None = typer.Option(
         None, "--search-value-share", help="Share of the search's value in the value target, 0-1; the rest is the game's result (default 0.5 for connect4, else 0)."
     ),
     learning_rate_end: float | None = typer.Option(
-        None, "--learning-rate-end", help="Decay the learning rate (2e-3) by a cosine over the budget to this (default: constant)."
+        None, "--learning-rate-end", help="Decay the learning rate (2e-3) by a cosine over the budget to this (default 2e-4 for connect4, else constant)."
     ),
     window_start: int | None = typer.Option(
-        None, "--window-start", help="Train on the most recent positions only, a window growing from this many (KataGo's; default: the whole buffer)."
+        None, "--window-start", help="Train on the most recent positions only, a window growing from this many (KataGo's; default 20000 for connect4, else 0: the whole buffer)."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
     threads: int = typer.Option(1, "--threads", help="torch threads for training the network."),
