@@ -123,13 +123,13 @@ def caption_batch(tokenizer: Any, captions: list[str], image_tokens: int, max_to
     return ids, mask, label
 
 
-@torch.no_grad()
 def caption_prompt(model: Any, tokenizer: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """The ids and attention mask that every caption is generated after: bos and the image tokens."""
     prompt, mask, _ = caption_batch(tokenizer, [""], model.config.image_seq_length, 1)
     return prompt[:, :-1], mask[:, :-1]  # drop the eos the empty caption got
 
 
+@torch.no_grad()
 def generate_captions(model: Any, tokenizer: Any, pixels: torch.Tensor, max_tokens: int, batch_size: int = 64) -> list[str]:
     """Greedy captions for a batch of pixel values."""
     model.eval()
