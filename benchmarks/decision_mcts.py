@@ -11,6 +11,9 @@
 - bfloat16 against float32 (where the CPU has bfloat16): the search's network at batch 1, 8 and
   64, a training step (batch 128, autocast), and Connect Four self-play with the `small` network,
   the same code with `network.BFLOAT16` off as the baseline.
+- The evaluator's memory of positions it has evaluated against none: Connect Four self-play
+  (`small`, 100 simulations) and an arena match, games/minute, seconds and the share of
+  positions answered from memory.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from bigmodel.families.decision.alphazero import (
     train_network,
 )
 from bigmodel.families.decision.games import GAMES
-from bigmodel.families.decision.mcts import NetEvaluator, Node, SearchConfig, search
+from bigmodel.families.decision.mcts import AGENT_IN_FLIGHT, MCTSAgent, NetEvaluator, Node, SearchConfig, play_games, search
 from bigmodel.families.decision.network import AlphaZeroNet, NetConfig, network_weights
 from bigmodel.families.decision.solver import Solver
 from bigmodel.families.decision.workers import GamePool, shard_sizes
@@ -85,13 +88,13 @@ def mcts_rates(preset: str, trees: int, simulations: int) -> dict:
     }
 
 
-def self_play_rate(name: str, games: int, **overrides) -> dict:
+def self_play_rate(name: str, games: int, cache_limit: int | None = None, **overrides) -> dict:
     game = GAMES[name]
     settings = default_settings(name, **overrides)
     torch.manual_seed(0)
-    net = AlphaZeroNet(NetConfig.from_preset(game, settings.preset)).eval()
+    evaluator = NetEvaluator(AlphaZeroNet(NetConfig.from_preset(game, settings.preset)), game, cache_limit)
     start = time.perf_counter()
-    samples = self_play(game, net, settings, np.random.default_rng(0), games)
+    samples = self_play(game, evaluator, settings, np.random.default_rng(0), games)
     seconds = time.perf_counter() - start
     return {
         "game": name,
@@ -99,7 +102,35 @@ def self_play_rate(name: str, games: int, **overrides) -> dict:
         "simulations": settings.simulations,
         "games_per_minute": round(games * 60 / seconds, 1),
         "positions": len(samples),
+        "cache_hit_rate": round(evaluator.hits / evaluator.lookups, 3),
     }
+
+
+def cache_rates(quick: bool) -> dict:
+    """The evaluator's memory of positions against none (cache limit 0), same run: Connect Four
+    self-play with `small` at its default 100 simulations, and an arena match (two agents, 8
+    simulations in flight, a new tree every move, as in training's arena)."""
+    game = GAMES["connect4"]
+    settings = default_settings("connect4", preset="small")
+    games = 8 if quick else 32
+    results: dict = {"self_play_games_per_minute": {}, "arena_seconds": {}, "hit_rate": {}}
+    for label, limit in (("no_cache", 0), ("cache", None)):
+        play = self_play_rate("connect4", games, cache_limit=limit, preset="small")
+        results["self_play_games_per_minute"][label] = play["games_per_minute"]
+        results["hit_rate"][f"self_play_{label}"] = play["cache_hit_rate"]
+        torch.manual_seed(1)
+        nets = [AlphaZeroNet(NetConfig.from_preset(game, "small")) for _ in range(2)]
+        evaluators = [NetEvaluator(net, game, limit) for net in nets]
+        config = SearchConfig(settings.simulations, in_flight=AGENT_IN_FLIGHT)
+        agents = tuple(MCTSAgent(game, e, config, settings.arena_temperature_moves) for e in evaluators)
+        start = time.perf_counter()
+        play_games(game, agents, games // 4, np.random.default_rng(0))
+        results["arena_seconds"][label] = round(time.perf_counter() - start, 1)
+        results["hit_rate"][f"arena_{label}"] = round(sum(e.hits for e in evaluators) / sum(e.lookups for e in evaluators), 3)
+    plays, arenas = results["self_play_games_per_minute"], results["arena_seconds"]
+    results["self_play_speedup"] = round(plays["cache"] / plays["no_cache"], 2)
+    results["arena_speedup"] = round(arenas["no_cache"] / arenas["cache"], 2)
+    return results
 
 
 def worker_rates(name: str, games: int, workers: int, **overrides) -> dict:
@@ -208,6 +239,7 @@ def main() -> None:
         results["self_play_workers"] = worker_rates("connect4", 8 if args.quick else 64, 2, simulations=50)
         results["solver"] = solver_rate(5 if args.quick else 20, 16)
         results["precision"] = precision_rates(args.quick)
+        results["evaluation_cache"] = cache_rates(args.quick)
     print(json.dumps(results, indent=2))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:

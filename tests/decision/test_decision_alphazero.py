@@ -150,7 +150,7 @@ def test_value_targets_mix_the_game_result_with_the_search_value():
     net = AlphaZeroNet(NetConfig.from_preset(game, "tiny"))
 
     def targets(share):
-        samples = self_play(game, net, default_settings("tictactoe", simulations=16, search_value_share=share),
+        samples = self_play(game, NetEvaluator(net, game), default_settings("tictactoe", simulations=16, search_value_share=share),
                             np.random.default_rng(0), games=4)
         return np.array([value for _, _, value in samples])
 

@@ -50,9 +50,47 @@ def test_the_evaluator_agrees_with_the_float32_network_in_either_precision(rando
     assert np.abs(value - exact_values).max() < 0.03
     if network.BFLOAT16:  # the batch went through the bfloat16 copy, so it is not bit-equal
         assert not np.array_equal(value, exact_values)
-    one_policy, one_value = evaluator(states[:1])  # below the bfloat16 threshold: float32 exactly
+    # A new evaluator, since this one remembers the batch's answer; one position is below the
+    # bfloat16 threshold, so float32 exactly.
+    one_policy, one_value = NetEvaluator(net, game)(states[:1])
     np.testing.assert_allclose(one_value, exact_values[:1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(one_policy, exact_policy[:1], rtol=1e-5, atol=1e-6)
+
+
+def test_the_evaluator_runs_each_position_once_and_answers_repeats_from_memory(random_positions):
+    game = GAMES["connect4"]
+    torch.manual_seed(0)
+    net = AlphaZeroNet(NetConfig.from_preset(game, "tiny"))
+    seen = random_positions(game, 12, seed=3, fewest=4, most=19)
+    seen_keys = {game.key(s) for s in seen}
+    new = list({game.key(s): s for s in random_positions(game, 12, seed=4, fewest=4, most=19) if game.key(s) not in seen_keys}.values())
+    distinct = len(seen_keys)
+    evaluator = NetEvaluator(net, game)
+    seen_policy, seen_value = evaluator(seen + seen[:3])  # a batch that repeats itself
+    assert (evaluator.batches, evaluator.lookups, evaluator.hits) == (1, 15, 15 - distinct)
+    np.testing.assert_array_equal(seen_policy[-3:], seen_policy[:3])
+
+    policy, value = evaluator(new + seen)  # only the new positions go through the network
+    assert evaluator.batches == 2 and evaluator.hits == 15 - distinct + len(seen)
+    np.testing.assert_array_equal(policy[len(new):], seen_policy[:12])
+    np.testing.assert_array_equal(value[len(new):], seen_value[:12])
+    new_policy, new_value = NetEvaluator(net, game)(new)  # what a network with no memory says
+    np.testing.assert_allclose(policy[: len(new)], new_policy, atol=1e-5)
+    np.testing.assert_allclose(value[: len(new)], new_value, atol=1e-5)
+
+
+def test_the_evaluator_forgets_everything_when_its_memory_is_full(random_positions):
+    game = GAMES["connect4"]
+    net = AlphaZeroNet(NetConfig.from_preset(game, "tiny"))
+    states = random_positions(game, 40, seed=5, fewest=4, most=19)
+    states = list({game.key(s): s for s in states}.values())[:16]
+    evaluator = NetEvaluator(net, game, cache_limit=10)
+    first_policy, _ = evaluator(states[:8])
+    evaluator(states[8:])  # 8 more would pass the limit of 10: the first 8 are forgotten
+    assert len(evaluator.cache) == 8 and evaluator.hits == 0
+    again, _ = evaluator(states[:8])
+    assert evaluator.batches == 3 and evaluator.hits == 0
+    np.testing.assert_allclose(again, first_policy, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["tictactoe", "connect4"])

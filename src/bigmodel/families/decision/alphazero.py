@@ -32,6 +32,7 @@ from bigmodel.errors import BigModelError
 from bigmodel.families.decision.games import Game, get_game
 from bigmodel.families.decision.mcts import (
     AGENT_IN_FLIGHT,
+    Evaluator,
     MCTSAgent,
     NetEvaluator,
     Node,
@@ -207,15 +208,14 @@ class ReplayBuffer:
 
 
 def self_play(
-    game: Game, net: AlphaZeroNet, settings: Settings, rng: np.random.Generator, games: int,
+    game: Game, evaluator: Evaluator, settings: Settings, rng: np.random.Generator, games: int,
     advance: Callable[..., None] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """Play `games` games of the network against itself, all at once; return the positions seen
+    """Play `games` games of the network (behind `evaluator`) against itself, all at once; return the positions seen
     with their search policies and the final result for the player to move. `advance(n)` is told
     of finished games. Each move's search starts from the subtree the previous search built
     below the move played, so its visits are not thrown away. A position's value target is the
     game's result, mixed with the search's value by `settings.search_value_share`."""
-    evaluator = NetEvaluator(net, game)
     config = SearchConfig(settings.simulations, settings.c_puct, noise=settings.noise)
     roots = [Node(game.initial_state()) for _ in range(games)]
     histories: list[list[tuple[np.ndarray, np.ndarray, int, float]]] = [[] for _ in range(games)]
@@ -248,8 +248,8 @@ def self_play_shard(
 ) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """One worker's part of a generation's self-play (see `GamePool`)."""
     game = get_game(settings.game)
-    net = network_from_weights(NetConfig.from_preset(game, settings.preset), weights)
-    return self_play(game, net, settings, np.random.default_rng(seed), games, advance)
+    evaluator = NetEvaluator(network_from_weights(NetConfig.from_preset(game, settings.preset), weights), game)
+    return self_play(game, evaluator, settings, np.random.default_rng(seed), games, advance)
 
 
 def train_network(
