@@ -60,7 +60,8 @@ def start_positions(game, count: int, plies: int, seed: int) -> list:
 def mcts_rates(preset: str, trees: int, simulations: int) -> dict:
     game = GAMES["connect4"]
     torch.manual_seed(0)
-    evaluator = NetEvaluator(AlphaZeroNet(NetConfig.from_preset(game, preset)), game)
+    # No memory of positions (cache limit 0): the runs below share positions, and this measures the batching.
+    evaluator = NetEvaluator(AlphaZeroNet(NetConfig.from_preset(game, preset)), game, cache_limit=0)
     positions = start_positions(game, trees, 4, seed=0)
 
     def rate(batched: bool, in_flight: int = 1, count: int = trees) -> float:
@@ -193,7 +194,7 @@ def precision_rates(quick: bool) -> dict:
         rates = {}
         for label, enabled in (("float32", False), ("bfloat16", True)):
             with bfloat16(enabled):
-                evaluator = NetEvaluator(net, game)
+                evaluator = NetEvaluator(net, game, cache_limit=0)  # the same batch again and again
             evaluator(states[:batch])
             start, calls = time.perf_counter(), 0
             while time.perf_counter() - start < (0.5 if quick else 2):

@@ -34,7 +34,7 @@ from bigmodel.families.decision.network import AlphaZeroNet, inference_network
 VIRTUAL_LOSS = 1.0
 # Simulations of one tree in flight (one batch) when a trained agent plays or analyses a position.
 AGENT_IN_FLIGHT = 8
-# Positions an evaluator remembers (about 70 MB for Connect Four, 250 MB for Gomoku 15×15); more
+# Positions an evaluator remembers (about 65 MB for Connect Four, 300 MB for Gomoku 15×15); more
 # than a worker's share of a generation's self-play meets.
 CACHE_LIMIT = 200_000
 
