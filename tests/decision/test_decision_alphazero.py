@@ -42,6 +42,8 @@ def test_model_directory_card_metrics_and_plot(tictactoe_model):
     assert card.parameters == sum(t.numel() for n, t in load_file(tictactoe_model / "model.safetensors").items() if "num_batches" not in n and "running_" not in n)
     rows = read_metrics(tictactoe_model / "metrics.jsonl")
     assert [r["generation"] for r in rows] == [1, 2, 3] and all("elo" in r for r in rows)
+    phases = [[r["self_play_seconds"], r["train_seconds"], r["arena_seconds"]] for r in rows]
+    assert all(min(p) > 0 and sum(p) <= r["seconds"] + 0.02 for p, r in zip(phases, rows))
     assert (tictactoe_model / "elo.png").stat().st_size > 1000
     assert checkpoint.is_complete(tictactoe_model)
 
@@ -66,7 +68,7 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, workers):
         a, b = load_file(stopped / name), load_file(straight / name)
         assert a.keys() == b.keys()
         assert all(torch.equal(a[k], b[k]) for k in a), name
-    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+    drop = lambda rows: [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in rows]
     assert drop(read_metrics(stopped / "metrics.jsonl")) == drop(read_metrics(straight / "metrics.jsonl"))
     state = json.loads((stopped / "training-state" / "state.json").read_text())
     assert state["extra"]["generation"] == 3 and state["extra"]["rng"] == json.loads((straight / "training-state" / "state.json").read_text())["extra"]["rng"]

@@ -386,10 +386,12 @@ class AlphaZero:
         samples = [sample for part in pool.run("self-play", self_play_shard, shards, settings.games_per_generation) for sample in part]
         for planes, policy, value in samples:
             self.buffer.add(planes, policy, value)
+        played = time.perf_counter()
         learning_rate = cosine_learning_rate(settings, self.progress())
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
         policy_loss, value_loss = train_network(self.candidate, self.optimizer, self.buffer, settings, self.rng)
+        trained = time.perf_counter()
         candidate = network_weights(self.candidate)
         shards = [(settings, candidate, best, seed, games) for seed, games in self._shards(settings.arena_games)]
         results = [r for part in pool.run("arena", arena_shard, shards, settings.arena_games) for r in part]
@@ -417,6 +419,10 @@ class AlphaZero:
             "window": sampling_window(self.buffer.added, settings.window_start),
             "learning_rate": learning_rate,
             "seconds": round(time.perf_counter() - start, 2),
+            # Where the generation's time went: the phases, so a slow one shows.
+            "self_play_seconds": round(played - start, 2),
+            "train_seconds": round(trained - played, 2),
+            "arena_seconds": round(time.perf_counter() - trained, 2),
         }
         self.history.append(row)
         return row
