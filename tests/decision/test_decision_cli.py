@@ -96,6 +96,11 @@ def test_train_command_and_resume(bigmodel_cli, tmp_path):
     assert versus["rollout_simulations"] == 20 and versus["win_rate"] == versus["wins"] / 4
     assert versus["win_rate_95"] == pytest.approx(list(wilson_interval(versus["wins"], 4)))
     assert versus["win_rate_95"][0] <= versus["win_rate"] <= versus["win_rate_95"][1]
+    # Two workers of two games each: each worker's agent starts one of its games.
+    first, second = versus["as_first"], versus["as_second"]
+    assert first["games"] == second["games"] == 2
+    for outcome in ("wins", "draws", "losses"):
+        assert first[outcome] + second[outcome] == versus[outcome]
     # 32 fresh self-play games hold far more than 4 distinct positions past move 14.
     assert measured["positions"] == 4 and measured["informative_positions"] <= 4
     share = measured["solver_move_accuracy"]
@@ -110,6 +115,7 @@ def test_train_command_and_resume(bigmodel_cli, tmp_path):
     assert text.returncode == 0, text.stderr
     assert "agent at 20 simulations per move" in text.stdout
     assert "in 2 games (" in text.stdout and "wins, 95% interval " in text.stdout
+    assert "as the first player: " in text.stdout and text.stdout.rstrip().endswith("losses in 1")  # one game a colour
 
 
 def test_evaluate_walks_every_tictactoe_game(bigmodel_cli, tictactoe_model, tmp_path):

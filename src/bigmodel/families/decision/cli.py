@@ -170,6 +170,9 @@ def evaluate(
     print(f"  against {opponent_simulations}-simulation pure MCTS: {versus['wins']} wins, {versus['draws']} draws, "
           f"{versus['losses']} losses in {versus['games']} games ({versus['win_rate']:.1%} wins, 95% interval "
           f"{versus['win_rate_95'][0]:.1%}-{versus['win_rate_95'][1]:.1%})")
+    for role in ("first", "second"):
+        side = versus[f"as_{role}"]
+        print(f"    as the {role} player: {side['wins']} wins, {side['draws']} draws, {side['losses']} losses in {side['games']}")
 
 
 def play(

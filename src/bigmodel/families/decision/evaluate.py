@@ -218,15 +218,20 @@ def strength(game: Game, net: AlphaZeroNet, test: StrengthTest, workers: int = 1
     shards = [(net.config, weights, test, int(seed), size)
               for seed, size in zip(rng.integers(0, 2**63, len(sizes)), sizes)]
     with GamePool(workers) as pool:
-        results = [r for part in pool.run(f"games against {test.rollout_simulations}-simulation pure MCTS",
-                                          rollout_match_shard, shards, test.rollout_games) for r in part]
+        parts = pool.run(f"games against {test.rollout_simulations}-simulation pure MCTS",
+                         rollout_match_shard, shards, test.rollout_games)
+    results = [r for part in parts for r in part]
     result["vs_pure_mcts"] = {
-        "games": len(results),
         "rollout_simulations": test.rollout_simulations,
-        "wins": results.count(1.0),
-        "draws": results.count(0.0),
-        "losses": results.count(-1.0),
+        **_tally(results),
         "win_rate": results.count(1.0) / len(results),
         "win_rate_95": list(wilson_interval(results.count(1.0), len(results))),
+        # Each worker's agent starts its even-numbered games (`play_games`).
+        "as_first": _tally([r for part in parts for r in part[0::2]]),
+        "as_second": _tally([r for part in parts for r in part[1::2]]),
     }
     return result
+
+
+def _tally(results: Sequence[float]) -> dict[str, int]:
+    return {"games": len(results), "wins": results.count(1.0), "draws": results.count(0.0), "losses": results.count(-1.0)}
