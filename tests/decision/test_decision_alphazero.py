@@ -35,13 +35,13 @@ def test_model_directory_card_metrics_and_plot(tictactoe_model):
     card = checkpoint.read_card(tictactoe_model)
     assert card.family == "decision" and card.task == "game-playing"
     assert card.input_modalities == ["game-state"] and card.output_modalities == ["action"]
-    assert card.extra["game"] == "tictactoe" and card.extra["generation"] == 3
+    assert card.extra["game"] == "tictactoe" and card.extra["generation"] == 6
     assert {"simulations", "elo", "best_generation"} <= set(card.extra)
     config = checkpoint.read_config(tictactoe_model)
     assert config["architectures"] == ["AlphaZeroNet"] and config["game"] == "tictactoe"
     assert card.parameters == sum(t.numel() for n, t in load_file(tictactoe_model / "model.safetensors").items() if "num_batches" not in n and "running_" not in n)
     rows = read_metrics(tictactoe_model / "metrics.jsonl")
-    assert [r["generation"] for r in rows] == [1, 2, 3] and all("elo" in r for r in rows)
+    assert [r["generation"] for r in rows] == [1, 2, 3, 4, 5, 6] and all("elo" in r for r in rows)
     phases = [[r["self_play_seconds"], r["train_seconds"], r["arena_seconds"]] for r in rows]
     assert all(min(p) > 0 and sum(p) <= r["seconds"] + 0.02 for p, r in zip(phases, rows))
     assert (tictactoe_model / "elo.png").stat().st_size > 1000
