@@ -101,13 +101,37 @@ def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def check_replaceable(out: str | os.PathLike, marker: str, option: str = "--out") -> None:
+    """Refuse to write over anything but what this kind of write made before: `out` may be missing,
+    an empty folder, or a folder holding `marker` (a model's card, a pack's pack.json); a file or
+    a folder of other things is the user's, and replacing it would lose it."""
+    out = Path(out)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        kind = "a link" if out.is_symlink() else "a file"
+        raise BigModelError(f"{option} {out} is {kind}; give a folder to write (nothing was written)")
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
+        raise BigModelError(
+            f"{option} {out} is a folder that bigmodel did not write (it has no {marker}); "
+            "give a new or empty folder, or remove it (nothing was written)"
+        )
+
+
+def model_out(out: Path) -> Path:
+    """The `--out` of a command that writes a model directory, checked before any work is done
+    (a typer callback; `check_replaceable`)."""
+    check_replaceable(out, CARD_NAME)
+    return out
+
+
 @contextmanager
-def atomic_directory(out: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder beside `out` that replaces `out` in one rename on success.
+def atomic_directory(out: str | os.PathLike, marker: str) -> Iterator[Path]:
+    """Yield a temporary folder beside `out` that replaces `out` in one rename on success; `out`
+    must be replaceable (`check_replaceable` with `marker`, the file every such folder holds).
 
     On any error the temporary folder is removed and `out` is left as it was.
     """
     out = Path(out)
+    check_replaceable(out, marker)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_partials(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
@@ -129,7 +153,7 @@ def atomic_directory(out: str | os.PathLike) -> Iterator[Path]:
 @contextmanager
 def writing(out: str | os.PathLike) -> Iterator[Path]:
     """Write a model directory atomically: weights, config, tokenizer and a card (required)."""
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, CARD_NAME) as tmp:
         yield tmp
         if not (tmp / CARD_NAME).is_file():
             raise BigModelError(f"internal: {out} was written without a {CARD_NAME}")

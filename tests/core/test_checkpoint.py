@@ -150,3 +150,37 @@ def test_a_truncated_checkpoint_is_one_clear_line_for_every_family(quick_zoo, bi
         assert result.returncode == 2, (name, result.stderr[-1500:])
         assert f"{broken}: cannot read tensors, truncated or corrupt (model.safetensors" in result.stderr, name
         assert "Traceback" not in result.stderr
+
+
+def test_out_never_replaces_what_bigmodel_did_not_write(tmp_path, bigmodel_cli):
+    """--out naming a file, or a folder of the user's own files, is refused before any work; a
+    model directory bigmodel wrote is replaced, and a new or empty folder is written."""
+    train = ["decision", "train", "--game", "tictactoe", "--generations", "1", "--games", "2", "--simulations", "4",
+             "--train-steps", "2", "--arena-games", "2", "--out"]
+    thesis = tmp_path / "work" / "thesis.txt"
+    thesis.parent.mkdir()
+    thesis.write_text("four years")
+    result = bigmodel_cli(*train, str(thesis.parent))
+    assert result.returncode == 2
+    assert f"--out {thesis.parent} is a folder that bigmodel did not write (it has no bigmodel.json)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert [p.name for p in thesis.parent.iterdir()] == ["thesis.txt"] and thesis.read_text() == "four years"
+    assert not list(tmp_path.glob(".work*"))  # no training state left beside it
+
+    result = bigmodel_cli(*train, str(thesis))
+    assert result.returncode == 2 and f"--out {thesis} is a file" in result.stderr
+    assert thesis.read_text() == "four years"
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert bigmodel_cli(*train, str(empty)).returncode == 0
+    assert checkpoint.read_card(empty).family == "decision"
+    assert bigmodel_cli(*train, str(empty)).returncode == 0  # a model directory is replaced
+
+
+def test_atomic_directory_refuses_a_folder_without_its_marker(tmp_path):
+    (tmp_path / "notes.md").write_text("mine")
+    with pytest.raises(BigModelError, match="has no pack.json"):
+        with checkpoint.atomic_directory(tmp_path, "pack.json"):
+            raise AssertionError("never entered")
+    assert (tmp_path / "notes.md").read_text() == "mine"

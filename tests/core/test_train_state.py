@@ -76,3 +76,13 @@ def test_metrics_log_drops_lines_past_the_resumed_step_and_plots(tmp_path):
     assert [r["step"] for r in rows] == [1, 2, 3, 4] and rows[-1]["val_loss"] == 0.3
     png = plot_metrics(tmp_path / "metrics.jsonl", tmp_path / "loss.png", {"loss": ["train_loss", "val_loss"]})
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_resume_with_nothing_saved_is_refused_not_a_fresh_start(tmp_path):
+    from bigmodel.train.state import resume_or_start
+
+    model, optimizer, scheduler = make()
+    with pytest.raises(BigModelError, match=r"--resume: nothing to resume in .*work \(no saved training state\)"):
+        resume_or_start(tmp_path / "work", resume=True, settings={}, model=model, optimizer=optimizer, scheduler=scheduler)
+    start, _ = resume_or_start(tmp_path / "work", resume=False, settings={}, model=model, optimizer=optimizer, scheduler=scheduler)
+    assert start == 0

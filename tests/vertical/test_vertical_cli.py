@@ -64,13 +64,18 @@ def test_missing_folder_and_missing_file(tmp_path):
 def test_unknown_domain_and_bad_subset_leave_the_output_alone(tmp_path):
     out = tmp_path / "pack"
     out.mkdir()
-    (out / "mine.txt").write_text("keep me")
     result = bigmodel("make-pack", "--domain", "law", "--out", str(out))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "unknown domain 'law'; known domains: medical, travel, finance" in result.stderr
     result = bigmodel("make-pack", "--domain", "finance", "--subset", "100000", "--out", str(out))
     assert result.returncode == 2 and "--subset 100000: the finance pack has" in result.stderr
-    assert [p.name for p in tmp_path.iterdir()] == ["pack"] and (out / "mine.txt").read_text() == "keep me"
+    result = bigmodel("make-pack", "--domain", "finance", "--subset", "1", "--out", str(out))
+    assert result.returncode == 2 and "--subset 1 leaves no facts to hold out for evaluation" in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["pack"] and not any(out.iterdir())
+    (out / "mine.txt").write_text("keep me")  # a folder of the user's own files is never replaced
+    result = bigmodel("make-pack", "--domain", "finance", "--subset", "50", "--out", str(out))
+    assert result.returncode == 2 and "is a folder that bigmodel did not write (it has no pack.json)" in result.stderr
+    assert [p.name for p in out.iterdir()] == ["mine.txt"] and (out / "mine.txt").read_text() == "keep me"
 
 
 def test_help_has_examples():

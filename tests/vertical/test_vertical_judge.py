@@ -154,6 +154,7 @@ def test_report_files_read_back(medical, tmp_path):
     answers = {"perfect": perfect(medical), "always-guess": always_guess(medical), "always-abstain": always_abstain(medical)}
     out = tmp_path / "report"
     out.mkdir()
+    (out / "hallucination.json").write_text("{}")  # an earlier run's report, replaced whole
     (out / "stale.txt").write_text("from an earlier run")
     report = write_report(answers, out, domain="medical", extra={"perfect": {"general perplexity": 21.25}})
     assert sorted(p.name for p in out.iterdir()) == ["hallucination.json", "hallucination.md", "hallucination.png"]

@@ -12,10 +12,12 @@ from typing import Optional
 
 import typer
 
+from bigmodel.ui import SEED_MAX
+
 from bigmodel.errors import BigModelError
 from bigmodel.eval.ask import GENERAL_SAMPLE
 
-eval_app = typer.Typer(help="Evaluate models: the hallucination benchmark.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate models: the hallucination benchmark.\n\nExample: bigmodel eval hallucination --models zoo/llm-chat zoo/vertical-medical --domain medical", no_args_is_help=True)
 
 
 def _model_names(models: list[Path]) -> list[str]:
@@ -35,7 +37,7 @@ def hallucination(
     batch_size: int = typer.Option(32, "--batch-size", help="Questions decoded together."),
     general_texts: int = typer.Option(GENERAL_SAMPLE, "--general-texts", help="Verses of the general corpus to measure perplexity on (0: skip)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Report folder (default ./eval/hallucination-<domain>)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the built-in pack and of the question sample."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of the built-in pack and of the question sample."),
     json_output: bool = typer.Option(False, "--json", help="Print the figures as JSON instead of the table."),
 ) -> None:
     """Ask every model the same held-out questions of a domain pack; judge, report and plot.
@@ -49,7 +51,7 @@ def hallucination(
     from bigmodel import checkpoint
     from bigmodel.data.packs import resolve_pack
     from bigmodel.eval.ask import answer_questions, general_perplexity, general_sample, sample_questions
-    from bigmodel.eval.hallucination import write_report
+    from bigmodel.eval.hallucination import REPORT_JSON, write_report
     from bigmodel.ui import progress_bar, stdout
 
     model_dirs = list(models) + list(more_models or [])
@@ -70,6 +72,7 @@ def hallucination(
         raise BigModelError(f"pack {pack.name!r} has no eval questions; use a larger --subset or another pack")
     items = sample_questions(pack.eval, questions, seed)
     out = out if out is not None else Path("eval") / f"hallucination-{pack.name}"
+    checkpoint.check_replaceable(out, REPORT_JSON)
 
     answers_by_model, extra = {}, {}
     texts = general_sample(general_texts) if general_texts else []

@@ -178,7 +178,7 @@ def write_report(
         },
     }
     out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as tmp:
+    with atomic_directory(out_dir, REPORT_JSON) as tmp:
         write_json(tmp / REPORT_JSON, data)
         (tmp / REPORT_MD).write_text(
             f"# Hallucination benchmark: {domain}\n\n"

@@ -84,7 +84,7 @@ def save_training_state(
     """Atomically write everything needed to continue training exactly from `step`."""
     optimizer_tensors, optimizer_meta = _flatten_optimizer(optimizer)
     rng_tensors, rng_meta = _rng_state()
-    with atomic_directory(directory) as tmp:
+    with atomic_directory(directory, STATE_JSON) as tmp:
         save_model(model, str(tmp / "model.safetensors"))
         save_file(optimizer_tensors, tmp / "optimizer.safetensors")
         save_file(rng_tensors, tmp / "rng.safetensors")
@@ -148,12 +148,15 @@ def resume_or_start(
     optimizer: torch.optim.Optimizer,
     scheduler: Any | None = None,
 ) -> tuple[int, MetricsLog]:
-    """Where a run with its state in `work/state` begins: with `resume` and a saved state, from it
-    (refused when it was saved by a run with other `settings`); otherwise from step 0, with any
-    stale work folder removed. Returns the step and the run's metrics log (`work/metrics.jsonl`)."""
+    """Where a run with its state in `work/state` begins: with `resume`, from the saved state
+    (refused when there is none, or when a run with other `settings` saved it); otherwise from
+    step 0, with any stale work folder removed. Returns the step and the run's metrics log
+    (`work/metrics.jsonl`)."""
     state_dir = work / "state"
     start = 0
-    if resume and (state_dir / STATE_JSON).is_file():
+    if resume:
+        if not (state_dir / STATE_JSON).is_file():
+            raise BigModelError(f"--resume: nothing to resume in {work} (no saved training state); train without --resume")
         start, extra, _ = load_training_state(state_dir, model=model, optimizer=optimizer, scheduler=scheduler)
         if extra.get("settings") != settings:
             raise BigModelError(f"{state_dir}: saved by a run with other settings; drop --resume to start again")

@@ -84,7 +84,7 @@ class Pack:
     def write(self, out: str | Path) -> Path:
         """Write the pack folder atomically: complete at `out`, or `out` left as it was."""
         out = Path(out)
-        with atomic_directory(out) as tmp:
+        with atomic_directory(out, PACK_JSON) as tmp:
             write_json(tmp / PACK_JSON, self.meta)
             _write_jsonl(tmp / CORPUS, (dataclasses.asdict(p) for p in self.corpus))
             _write_jsonl(tmp / TRAIN_QA, (item.to_json() for item in self.train))
