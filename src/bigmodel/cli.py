@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from bigmodel import __version__
 from bigmodel.errors import BigModelError
-from bigmodel.ui import console, stdout
+from bigmodel.ui import SEED_MAX, console, stdout
 
 def _command_modules() -> list[str]:
     import bigmodel.families
@@ -37,7 +37,8 @@ def _command_modules() -> list[str]:
 
 app = typer.Typer(
     name="bigmodel",
-    help="A toolkit for the whole family of large models: inspect, build, specialise and serve them.",
+    help="A toolkit for the whole family of large models: inspect, build, specialise and serve them.\n\n"
+    "Example: bigmodel inspect ./zoo",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -61,7 +62,7 @@ def zoo(
     rebuild: bool = typer.Option(False, "--rebuild", help="Build every model again, even valid ones."),
     only: list[str] = typer.Option([], "--only", help="Build only this member (and what it needs); repeatable."),
     domains: str = typer.Option("medical", "--domains", help="Vertical models to build, comma-separated: medical, travel, finance ('' for none)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     json_output: bool = typer.Option(False, "--json", help="Print report.json instead of the table."),
 ) -> None:
     """Build, evaluate and report one model per family of large models into ./zoo.

@@ -33,6 +33,10 @@ class Advance(Protocol):
     def __call__(self, advance: float = 1, **info: object) -> None: ...
 
 
+# Every command's --seed (and the server's `seed`): what numpy's and torch's generators all accept.
+SEED_MAX = 2**32 - 1
+
+
 def _new_progress() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),

@@ -57,6 +57,11 @@ def test_bad_input_gets_one_clear_line(bigmodel_cli, tictactoe_model, tmp_path):
                        "setting search-value-share is 2.0; it must be between 0 and 1")
     assert_clear_error(bigmodel_cli("decision", "train", "--out", str(tmp_path / "x"), "--game", "connect4", "--gate", "-0.1"),
                        "setting gate is -0.1; it must be 0 or more")
+    for option, value, says in (("--seed", "-1", "greater than or equal to 0"), ("--seed", str(10**23), "less than or equal to 4294967295"),
+                                ("--threads", "0", "greater than or equal to 1")):
+        result = bigmodel_cli("decision", "train", "--out", str(tmp_path / "x"), "--game", "tictactoe", option, value)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert f"Invalid value for '{option}': Input should be {says}" in " ".join(result.stderr.replace("│", " ").split())
     assert not (tmp_path / "x").exists()
     broken = tmp_path / "broken"
     shutil.copytree(tictactoe_model, broken)

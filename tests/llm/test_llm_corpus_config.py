@@ -80,7 +80,11 @@ def test_toml_overrides_any_field_and_refuses_unknown_or_mistyped_ones(tmp_path)
 
 @pytest.mark.parametrize("toml, message", [
     ("hidden_size = 100\nnum_attention_heads = 3\n", "num_attention_heads (3) must divide hidden_size (100)"),
-    ("learning_rate = -0.001\n", "'learning_rate' must be positive, found -0.001"),
+    ("learning_rate = -0.001\n", "'learning_rate' must be a finite positive number, found -0.001"),
+    ("learning_rate = inf\n", "'learning_rate' must be a finite positive number, found inf"),
+    ("weight_decay = inf\n", "'weight_decay' must be a finite number, found inf"),
+    ("rope_theta = -1.0\n", "'rope_theta' must be a finite positive number, found -1.0"),
+    ("beta1 = 5.0\n", "'beta1' must be in [0, 1), found 5.0"),
 ])
 def test_bad_configs_exit_with_one_clear_line(toml, message, tmp_path, cli):
     config = tmp_path / "bad.toml"
@@ -106,3 +110,11 @@ def test_empty_and_too_short_corpora_are_refused(tmp_path, cli):
     with pytest.raises(BigModelError, match=r"is too short: \d+ tokens, but training needs at least two sequences of seq_len=64"):
         pretrain(load_config("tiny"), str(short), out)
     assert not out.exists() and not (tmp_path / "out.training").exists()
+
+
+def test_a_missing_tokenizer_folder_is_named_not_looked_up_online(tmp_path, cli):
+    result = cli("llm", "pretrain", "--preset", "tiny", "--tokenizer", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"),
+                 check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{tmp_path / 'nowhere'}: no such tokenizer folder" in result.stderr
+    assert not (tmp_path / "out").exists()

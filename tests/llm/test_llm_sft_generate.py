@@ -301,3 +301,18 @@ def test_plain_text_lines_are_learned_on_every_token(pretrained, tmp_path):
     encoded = encode_chat(tokenizer, text, max_length=512)
     assert encoded["labels"] == encoded["input_ids"] == list(tokenizer(text)["input_ids"])
     assert IGNORE in encode_chat(tokenizer, chat, max_length=512)["labels"]
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"temperature": float("nan")}, "--temperature must be a finite number >= 0, found nan"),
+    ({"temperature": float("inf")}, "--temperature must be a finite number >= 0, found inf"),
+    ({"top_k": -1}, "--top-k must be >= 0, found -1"),
+    ({"max_new_tokens": 0}, "--max-new-tokens must be >= 1, found 0"),
+])
+def test_sampling_names_the_option_that_is_wrong(fields, message):
+    from bigmodel.errors import BigModelError
+    from bigmodel.families.llm.generate import Sampling
+
+    with pytest.raises(BigModelError) as caught:
+        Sampling(**fields)
+    assert str(caught.value) == message

@@ -52,3 +52,14 @@ def test_retrieve_refuses_a_vision_model(tmp_path: Path, cli, scene_folder) -> N
     folder, captions = scene_folder
     result = cli("retrieve", str(vit), "--text", captions[0], "--images", str(folder), check=False)
     assert result.returncode == 2 and f"{vit} is a vision model" in result.stderr
+
+
+def test_retrieve_refuses_meaningless_options(cli, clip_dir, scene_folder) -> None:
+    folder, captions = scene_folder
+    image = str(sorted(folder.glob("*.png"))[0])
+    for template in ("no placeholder", "{} and {}"):
+        result = cli("retrieve", str(clip_dir), "--image", image, "--labels", "circle,square", "--template", template, check=False)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert f"--template {template!r} must hold '{{}}' once, where each label goes" in result.stderr
+    result = cli("retrieve", str(clip_dir), "--text", captions[0], "--images", str(folder), "--top-k", "0", check=False)
+    assert result.returncode == 2 and "Invalid value for '--top-k'" in " ".join(result.stderr.replace("│", " ").split())

@@ -9,6 +9,8 @@ import pytest
 import requests
 from PIL import Image
 
+from bigmodel.data.images import MIN_IMAGE_SIDE
+
 CHAT = {"model": "general", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
 
 
@@ -113,6 +115,9 @@ def test_invalid_fields(post):
     response = post("/v1/chat/completions", json={"model": "general"})
     assert response.status_code == 400
     assert response.json() == error("messages: Field required", code="invalid_value", param="messages")
+    response = post("/v1/chat/completions", json={**CHAT, "seed": 10**23})  # beyond any generator's seed: was a 500
+    assert response.status_code == 400
+    assert response.json() == error("seed: Input should be less than or equal to 4294967295", code="invalid_value", param="seed")
 
 
 def test_wrong_content_types(post):
@@ -133,6 +138,11 @@ def test_uploads_must_be_images_of_bounded_size(post):
     assert response.status_code == 400
     assert response.json() == error(f"huge.png: image is 5000×5000 pixels; at most {4096 * 4096} pixels are accepted",
                                     code="image_too_large", param="file")
+    # the loader's own check names the upload too, not the server's temporary file
+    response = post("/v1/images/classify", data={"model": "vit"}, files={"file": ("dot.png", png(1, 1), "image/png")})
+    assert response.status_code == 400
+    assert response.json() == error(f"dot.png: image is 1×1 pixels; at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} is needed",
+                                    code="invalid_image", param="file")
     response = post("/v1/images/classify", data={"model": "vit"}, files={"file": ("ok.png", png(32, 32), "image/png")})
     assert response.status_code == 200 and len(response.json()["top"]) == 3
 

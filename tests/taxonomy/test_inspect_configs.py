@@ -266,3 +266,20 @@ def test_json_schema_keys(tmp_path, write_config):
     ]
     assert data["input_modalities"] == ["image"] and data["output_modalities"] == ["label"]
     assert data["memory_bytes"] == {"fp32": 346_270_624, "bf16": 173_135_312, "int8": 86_567_656, "int4": 43_283_828}
+
+
+@pytest.mark.parametrize("config, field", [
+    ({"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_embd": 64, "n_layer": 100_000, "n_head": 2}, "n_layer = 100,000"),
+    ({"model_type": "llama", "hidden_size": 10**20, "num_hidden_layers": 2, "num_attention_heads": 2, "vocab_size": 100},
+     "hidden_size = 100,000,000,000,000,000,000"),
+])
+def test_a_config_no_real_model_could_have_is_not_built(tmp_path, write_config, config, field):
+    """Building 100,000 layers even on the meta device took minutes and gigabytes: refused at once."""
+    import time
+
+    start = time.perf_counter()
+    [report] = inspect_paths([write_config(tmp_path / "absurd", config)])
+    assert time.perf_counter() - start < 5
+    assert report.parameters is None
+    warnings = [f.message for f in report.findings if f.severity == "warning"]
+    assert any(f"config.json asks for {field}, more than any real model" in w for w in warnings), warnings

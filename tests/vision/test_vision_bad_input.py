@@ -58,6 +58,9 @@ def test_corrupt_and_truncated_images_are_refused(tmp_path: Path) -> None:
 def test_missing_image_is_named(tmp_path: Path) -> None:
     with pytest.raises(BigModelError, match=r"nothere.png: no such image file"):
         load_image(tmp_path / "nothere.png", 16)
+    (tmp_path / "pictures").mkdir()
+    with pytest.raises(BigModelError, match=r"pictures: a folder, not an image file"):
+        load_image(tmp_path / "pictures", 16)
 
 
 def test_image_folders_need_two_classes_with_images(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
     """
     path = Path(path)
     if not path.is_file():
-        raise BigModelError(f"{path}: no such image file")
+        raise BigModelError(f"{path}: {'a folder, not an image file' if path.is_dir() else 'no such image file'}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -28,6 +28,7 @@ from bigmodel.serve import errors
 from bigmodel.serve.errors import APIError
 from bigmodel.serve.middleware import BodyLimit, Metrics, RecordMetrics
 from bigmodel.serve.registry import ServedModel, base_of
+from bigmodel.ui import SEED_MAX
 
 STATIC = Path(__file__).parent / "static"
 IMAGE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "GIF": ".gif", "BMP": ".bmp", "WEBP": ".webp"}
@@ -61,7 +62,7 @@ class SamplingFields(BaseModel):
     top_p: float = Field(1.0, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
     n: int = Field(1, ge=1)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
@@ -437,11 +438,13 @@ def _confined(root: Path, requested: str) -> Path:
 
 class _uploaded:
     """Uploaded images checked (an image format, at most `max_image_pixels` by the header,
-    before any decoding) and written to temporary files for the families' loaders."""
+    before any decoding) and written to temporary files for the families' loaders. A loader's
+    complaint about one of them (too small, truncated) names the upload, not the temporary file."""
 
     def __init__(self, files: list[UploadFile], limits: Limits) -> None:
         self.files, self.limits = files, limits
         self.folder: tempfile.TemporaryDirectory | None = None
+        self.labels: dict[str, str] = {}  # temporary file -> the upload's name
 
     def __enter__(self) -> list[Path]:
         from PIL import Image
@@ -466,11 +469,17 @@ class _uploaded:
             path = Path(self.folder.name) / f"{number}{IMAGE_FORMATS[kind]}"
             path.write_bytes(data)
             paths.append(path)
+            self.labels[str(path)] = label
         return paths
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, kind: type | None, error: BaseException | None, trace: Any) -> None:
         if self.folder is not None:
             self.folder.cleanup()
+        if isinstance(error, BigModelError) and any(path in str(error) for path in self.labels):
+            message = str(error)
+            for path, label in self.labels.items():
+                message = message.replace(path, label)
+            raise APIError(400, message, "invalid_image", "file") from None
 
 
 def _move(agent: Any, position: str, simulations: int) -> dict[str, Any]:

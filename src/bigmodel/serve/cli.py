@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from bigmodel.ui import console
+from bigmodel.ui import SEED_MAX, console
 
 # Concurrent sequences decoded together per model; the rest wait for a place.
 MAX_BATCH = 64
@@ -25,7 +25,7 @@ def serve(
     no_batching: bool = typer.Option(False, "--no-batching", help="Decode one request at a time (the benchmark's baseline)."),
     max_tokens: int = typer.Option(1024, "--max-tokens", min=1, help="Most tokens one completion may ask for."),
     max_body_mb: float = typer.Option(16.0, "--max-body-mb", min=0.001, help="Largest request body, in MiB."),
-    seed: int = typer.Option(0, "--seed", help="Seeds torch for the families' loaders; each request carries its own seed."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seeds torch for the families' loaders; each request carries its own seed."),
 ) -> None:
     """Serve models over HTTP: an OpenAI-compatible API (chat/completions with streaming and
     dynamic batching) for LLM and vertical models, a route for each family, /healthz, /metrics,

@@ -45,6 +45,24 @@ def _quiet_transformers() -> Iterator[None]:
         logging.set_verbosity(level)
 
 
+# Beyond any real model (the largest have under 200 layers and widths under 10^6): a config asking
+# for more is not built, since building even on the meta device takes time and memory per layer.
+LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+WIDTH_KEYS = ("hidden_size", "n_embd", "d_model", "dim", "intermediate_size", "n_inner", "ffn_dim", "vocab_size",
+              "num_attention_heads", "n_head")
+MAX_LAYERS, MAX_WIDTH = 1_000, 100_000_000
+
+
+def implausible(config: dict[str, Any]) -> str | None:
+    """Why a config describes no model that could exist, or None."""
+    for keys, limit in ((LAYER_KEYS, MAX_LAYERS), (WIDTH_KEYS, MAX_WIDTH)):
+        for key in keys:
+            value = config.get(key)
+            if isinstance(value, int) and value > limit:
+                return f"config.json asks for {key} = {value:,}, more than any real model ({limit:,}); not built"
+    return None
+
+
 def meta_model(config: dict[str, Any]) -> tuple[Any | None, str | None]:
     """The model a config describes, built on the meta device; (None, why) when it cannot be.
 
@@ -53,7 +71,10 @@ def meta_model(config: dict[str, Any]) -> tuple[Any | None, str | None]:
     """
     model_type = config.get("model_type")
     if not isinstance(model_type, str) or not model_type:
-        return None, "config.json has no model_type"
+        return None, "config.json has no model_type" if model_type is None else f"config.json's model_type is not a name: {model_type!r}"
+    too_large = implausible(config)
+    if too_large:
+        return None, too_large
     import torch
     import transformers
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
@@ -125,6 +146,9 @@ def estimate_decoder_only(config: dict[str, Any]) -> int | None:
     Field names of Llama, GPT-2, Falcon and ChatGLM configs are understood. Exact for those
     architectures; for others it is an estimate, and reported as one.
     """
+
+    if implausible(config):
+        return None
 
     def first(*keys: str) -> Any:
         return next((config[k] for k in keys if isinstance(config.get(k), int) and config[k] > 0), None)

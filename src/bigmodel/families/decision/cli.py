@@ -7,11 +7,15 @@ from pathlib import Path
 
 import typer
 
+from bigmodel.ui import SEED_MAX
+
+from bigmodel import checkpoint
+
 GAME_NAMES = "tictactoe, connect4, gomoku9, gomoku15"
 
 
 def train(
-    out: Path = typer.Option(..., "--out", help="Model directory to write (rewritten after every generation)."),
+    out: Path = typer.Option(..., "--out", help="Model directory to write (rewritten after every generation).", callback=checkpoint.model_out),
     game: str | None = typer.Option(None, "--game", help=f"One of {GAME_NAMES}; required unless --resume."),
     preset: str = typer.Option("tiny", "--preset", help="Network size: tiny, small, base, large."),
     generations: int | None = typer.Option(None, "--generations", help="Generations to reach (default 10)."),
@@ -33,11 +37,11 @@ def train(
         None, "--window-start", help="Train on the most recent positions only, a window growing from this many (KataGo's; default 20000 for connect4, else 0: the whole buffer)."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
-    threads: int = typer.Option(1, "--threads", help="torch threads for training the network."),
+    threads: int = typer.Option(1, "--threads", min=1, help="torch threads for training the network."),
     workers: int | None = typer.Option(
         None, "--workers", help="Processes playing self-play and arena games, one core each (default 1; a run resumes with its own)."
     ),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     json_output: bool = typer.Option(False, "--json", help="Print the card's facts as JSON."),
 ) -> None:
     """Train an AlphaZero agent by self-play: MCTS + a policy-value network, arena-gated, with Elo.
@@ -88,8 +92,8 @@ def move(
     position: str = typer.Option(..., "--position", help="Rows top first, '/' between, x o . e.g. 'x.o/.x./...'."),
     simulations: int | None = typer.Option(None, "--simulations", help="MCTS simulations (default 4x training's)."),
     game: str | None = typer.Option(None, "--game", help="Refuse a model of another game."),
-    threads: int = typer.Option(1, "--threads"),
-    seed: int = typer.Option(0, "--seed"),
+    threads: int = typer.Option(1, "--threads", min=1),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     json_output: bool = typer.Option(False, "--json", help="Print the analysis as JSON."),
 ) -> None:
     """The best move for a position, with the model's value estimate and its top moves.
@@ -124,9 +128,9 @@ def evaluate(
     opponent_simulations: int = typer.Option(1000, "--opponent-simulations", help="Pure MCTS (random rollouts) simulations per move."),
     games: int = typer.Option(10, "--games", help="Games against pure MCTS, both colours equally often."),
     positions: int = typer.Option(50, "--positions", help="Connect Four: held-out self-play positions labelled by the exact solver."),
-    threads: int = typer.Option(1, "--threads"),
+    threads: int = typer.Option(1, "--threads", min=1),
     workers: int = typer.Option(1, "--workers", help="Processes sharing the games against pure MCTS, one core each."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     json_output: bool = typer.Option(False, "--json", help="Print the measurements as JSON."),
 ) -> None:
     """Measure a decision model against references that do not learn.
@@ -181,7 +185,7 @@ def play(
     explain_moves: bool = typer.Option(False, "--explain", help="Show the model's top moves and value estimate."),
     simulations: int | None = typer.Option(None, "--simulations", help="MCTS simulations (default 4x training's)."),
     game: str | None = typer.Option(None, "--game", help="Refuse a model of another game."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
 ) -> None:
     """Play a decision model in the terminal (illegal moves are asked again).
 
@@ -212,7 +216,8 @@ def _simulations(requested: int | None, card) -> int:
 
 def register(app: typer.Typer) -> None:
     decision = typer.Typer(
-        help="Decision models (AlphaZero): search and self-play that learn to win board games.",
+        help="Decision models (AlphaZero): search and self-play that learn to win board games.\n\n"
+        "Example: bigmodel decision train --game tictactoe --preset tiny --minutes 2 --out models/ttt",
         no_args_is_help=True,
     )
     decision.command("train")(train)

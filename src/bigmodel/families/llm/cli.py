@@ -11,15 +11,16 @@ from pathlib import Path
 
 import typer
 
+from bigmodel import checkpoint
 from bigmodel.errors import BigModelError
-from bigmodel.ui import console, stdout
+from bigmodel.ui import SEED_MAX, console, stdout
 
-llm_app = typer.Typer(help="Large language models: pretrain, chat fine-tune.", no_args_is_help=True)
+llm_app = typer.Typer(help="Large language models: pretrain, chat fine-tune.\n\nExample: bigmodel llm pretrain --preset tiny --corpus general --out models/tiny", no_args_is_help=True)
 
 
 @llm_app.command()
 def pretrain(
-    out: Path = typer.Option(..., "--out", help="Model directory to write."),
+    out: Path = typer.Option(..., "--out", help="Model directory to write.", callback=checkpoint.model_out),
     preset: str = typer.Option("tiny", "--preset", help="tiny | small | 125m | 1b | 7b"),
     config: Path | None = typer.Option(None, "--config", help="TOML file overriding any preset field."),
     corpus: str = typer.Option("general", "--corpus", help="'general' (embedded English) or a text file, folder or JSONL."),
@@ -27,7 +28,7 @@ def pretrain(
     init_from: Path | None = typer.Option(None, "--init-from", help="Continue pretraining this causal LM (its architecture and tokenizer; the preset gives the recipe)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run for --out exactly."),
     fsdp: bool = typer.Option(False, "--fsdp", help="Shard the model with FSDP2 (under torchrun)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     json_output: bool = typer.Option(False, "--json", help="Print the model card as JSON."),
 ) -> None:
     """Train a tokenizer and a LLaMA from scratch, or continue pretraining a model (--init-from).
@@ -35,7 +36,6 @@ def pretrain(
 
     Example: bigmodel llm pretrain --preset tiny --corpus general --out models/tiny-llm
     """
-    from bigmodel import checkpoint
     from bigmodel.families.llm.presets import load_config
 
     llm_config = load_config(preset, config)  # bad settings are refused before torch is even imported
@@ -58,7 +58,7 @@ def pretrain(
 def sft(
     base: Path = typer.Option(..., "--base", help="The LLM to fine-tune (bigmodel or Hugging Face LLaMA-family directory)."),
     data: Path = typer.Option(..., "--data", help='JSONL: one {"messages": [{"role": ..., "content": ...}]} per line.'),
-    out: Path = typer.Option(..., "--out", help="Directory to write."),
+    out: Path = typer.Option(..., "--out", help="Directory to write.", callback=checkpoint.model_out),
     lora: bool = typer.Option(False, "--lora", help="Train a LoRA adapter (peft) instead of every weight."),
     merge: bool = typer.Option(False, "--merge", help="With --lora: fold the adapter in and write a plain model."),
     steps: int = typer.Option(100, "--steps"),
@@ -67,14 +67,13 @@ def sft(
     max_length: int = typer.Option(512, "--max-length", help="Tokens per chat; longer chats are cut."),
     lora_rank: int = typer.Option(8, "--lora-rank"),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run for --out exactly."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     json_output: bool = typer.Option(False, "--json", help="Print the model card as JSON."),
 ) -> None:
     """Chat fine-tuning with loss on the assistant's tokens only.
 
     Example: bigmodel llm sft --base models/tiny-llm --data chats.jsonl --out models/tiny-chat --lora --merge
     """
-    from bigmodel import checkpoint
     from bigmodel.families.llm.sft import SFTConfig, sft as run_sft
 
     config = SFTConfig(steps=steps, learning_rate=learning_rate, batch_size=batch_size,
@@ -101,7 +100,7 @@ def generate(
     top_k: int = typer.Option(50, "--top-k", help="0 for no limit."),
     max_new_tokens: int = typer.Option(128, "--max-new-tokens"),
     stop: list[str] = typer.Option([], "--stop", help="Stop before this text; repeatable."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     json_output: bool = typer.Option(False, "--json", help='Print {"prompt", "completion"} as JSON.'),
 ) -> None:
     """Continue a prompt with an LLM (KV cache; greedy when --temperature 0).
@@ -132,7 +131,7 @@ def chat(
     top_k: int = typer.Option(50, "--top-k"),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
     stop: list[str] = typer.Option([], "--stop"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
 ) -> None:
     """Chat in the terminal; replies stream as they are generated. /reset starts over, /exit (or
     end of input) leaves.

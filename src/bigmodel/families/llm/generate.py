@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 import re
 from typing import Any, Iterator, Sequence
 
@@ -36,12 +37,14 @@ class Sampling:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise BigModelError(f"--temperature must be >= 0, found {self.temperature}")
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise BigModelError(f"--temperature must be a finite number >= 0, found {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise BigModelError(f"--top-p must be in (0, 1], found {self.top_p}")
-        if self.top_k < 0 or self.max_new_tokens < 1:
-            raise BigModelError("--top-k must be >= 0 and --max-new-tokens >= 1")
+        if self.top_k < 0:
+            raise BigModelError(f"--top-k must be >= 0, found {self.top_k}")
+        if self.max_new_tokens < 1:
+            raise BigModelError(f"--max-new-tokens must be >= 1, found {self.max_new_tokens}")
 
 
 @dataclasses.dataclass

@@ -52,8 +52,10 @@ def load_tokenizer(model_dir: str | Path) -> Any:
     from transformers import AutoTokenizer
 
     quiet_transformers()
+    if not Path(model_dir).is_dir():  # a missing folder would otherwise be looked up on the Hub
+        raise BigModelError(f"{model_dir}: no such tokenizer folder")
     try:
-        return AutoTokenizer.from_pretrained(str(model_dir))
+        return AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     except (OSError, ValueError) as err:
         raise BigModelError(f"{model_dir}: cannot load its tokenizer ({str(err).splitlines()[0]})") from None
 

@@ -11,6 +11,7 @@ the training recipe. A TOML file given with `--config` may override any field, e
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -125,8 +126,15 @@ def validate(config: LLMConfig, where: str = "config") -> LLMConfig:
     for name in positive:
         if getattr(config, name) <= 0:
             raise BigModelError(f"{where}: '{name}' must be positive, found {getattr(config, name)}")
-    if not config.learning_rate > 0:
-        raise BigModelError(f"{where}: 'learning_rate' must be positive, found {config.learning_rate}")
+    for name in ("learning_rate", "rope_theta"):
+        if not (math.isfinite(getattr(config, name)) and getattr(config, name) > 0):
+            raise BigModelError(f"{where}: '{name}' must be a finite positive number, found {getattr(config, name)}")
+    for name in ("weight_decay", "grad_clip"):
+        if not math.isfinite(getattr(config, name)):
+            raise BigModelError(f"{where}: '{name}' must be a finite number, found {getattr(config, name)}")
+    for name in ("beta1", "beta2"):
+        if not 0 <= getattr(config, name) < 1:
+            raise BigModelError(f"{where}: '{name}' must be in [0, 1), found {getattr(config, name)}")
     if config.hidden_size % config.num_attention_heads:
         raise BigModelError(
             f"{where}: num_attention_heads ({config.num_attention_heads}) must divide hidden_size "

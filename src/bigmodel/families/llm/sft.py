@@ -61,7 +61,7 @@ def read_chats(path: str | Path) -> list[list[dict[str, str]] | str]:
     {"text": "..."}; errors name the line."""
     path = Path(path)
     if not path.is_file():
-        raise BigModelError(f"{path}: no such file")
+        raise BigModelError(f"{path}: {'a folder; give the JSONL file of chats' if path.is_dir() else 'no such file'}")
     chats = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import typer
 
+from bigmodel.ui import SEED_MAX
+
+from bigmodel import checkpoint
+
 
 def quiet_transformers() -> None:
     """Our progress bars only: transformers' load/save bars would interleave with them."""
@@ -15,7 +19,8 @@ def quiet_transformers() -> None:
     logging.disable_progress_bar()
 
 multimodal_app = typer.Typer(
-    help="Multimodal models: a CLIP-style image–text dual encoder and a LLaVA-style captioner.", no_args_is_help=True
+    help="Multimodal models: a CLIP-style image–text dual encoder and a LLaVA-style captioner.\n\n"
+    "Example: bigmodel multimodal train-clip --data shapes --preset tiny --out models/clip", no_args_is_help=True
 )
 
 
@@ -23,10 +28,10 @@ multimodal_app = typer.Typer(
 def train_clip(
     data: str = typer.Option("shapes", "--data", help="shapes, digits, or a folder of images with captions.jsonl."),
     preset: str = typer.Option("small", "--preset", help="tiny (tests), small (CPU demo) or base (CLIP ViT-B/16 sizes)."),
-    out: Path = typer.Option(..., "--out", help="Model directory to write."),
+    out: Path = typer.Option(..., "--out", help="Model directory to write.", callback=checkpoint.model_out),
     steps: int = typer.Option(None, "--steps", help="Training steps (default: the preset's)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last saved state of an interrupted run."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     json_output: bool = typer.Option(False, "--json", help="Print the model card as JSON."),
 ) -> None:
     """Train a CLIP dual encoder with the contrastive loss; evaluate recall@1/@5 both ways.
@@ -58,10 +63,10 @@ def train_captioner(
     vision_encoder: Path = typer.Option(
         None, "--vision-encoder", help="A trained CLIP dual encoder whose vision tower to start from (as LLaVA starts from CLIP's)."
     ),
-    out: Path = typer.Option(..., "--out", help="Model directory to write."),
+    out: Path = typer.Option(..., "--out", help="Model directory to write.", callback=checkpoint.model_out),
     steps: int = typer.Option(None, "--steps", help="Training steps (default: the preset's)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last saved state of an interrupted run."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     json_output: bool = typer.Option(False, "--json", help="Print the model card as JSON."),
 ) -> None:
     """Train a LLaVA-style captioner: vision encoder + projector + the given language model.
@@ -86,7 +91,7 @@ def train_captioner(
 def caption(
     model_dir: Path = typer.Argument(..., help="A captioner directory (multimodal train-captioner)."),
     images: list[Path] = typer.Argument(..., help="Image files to caption."),
-    seed: int = typer.Option(0, "--seed", help="Unused by greedy decoding; accepted like every command."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Unused by greedy decoding; accepted like every command."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Caption images with a LLaVA-style captioner (greedy decoding).
@@ -113,8 +118,8 @@ def retrieve(
     texts: list[str] = typer.Option([], "--texts", help="A candidate text; repeatable."),
     labels: str = typer.Option(None, "--labels", help="Zero-shot classes, comma-separated (texts from --template)."),
     template: str = typer.Option("{}", "--template", help="Prompt for each label, e.g. 'a handwritten digit {}'."),
-    top_k: int = typer.Option(5, "--top-k", help="How many images to show."),
-    seed: int = typer.Option(0, "--seed", help="Unused by inference; accepted like every command."),
+    top_k: int = typer.Option(5, "--top-k", min=1, help="How many images to show."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Unused by inference; accepted like every command."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Image–text retrieval both ways, and zero-shot classification from label prompts.
@@ -137,6 +142,8 @@ def retrieve(
         rows = [f"{r['similarity']:+.3f}  {r['image']}" for r in results]
     else:
         candidates = list(texts)
+        if labels and template.count("{}") != 1:
+            raise BigModelError(f"--template {template!r} must hold '{{}}' once, where each label goes")
         if labels:
             candidates += [template.replace("{}", label.strip()) for label in labels.split(",") if label.strip()]
         results = rank_texts(model_dir, image, candidates)

@@ -12,13 +12,15 @@ import typer
 from rich.markup import escape
 
 from bigmodel.data.packs.build import DEFAULT_EVAL_SHARE
+from bigmodel import checkpoint
 from bigmodel.errors import BigModelError
 from bigmodel.families.vertical.build import VerticalRecipe
-from bigmodel.ui import console, stdout
+from bigmodel.ui import SEED_MAX, console, stdout
 
 vertical = typer.Typer(
     name="vertical",
-    help="Vertical models: a general LLM specialised on one industry's knowledge, and the domain packs they learn from.",
+    help="Vertical models: a general LLM specialised on one industry's knowledge, and the domain packs they learn from.\n\n"
+    "Example: bigmodel vertical make-pack --domain medical --out packs/medical --subset 2000",
     no_args_is_help=True,
 )
 
@@ -73,7 +75,7 @@ def make_pack(
     out: Path = typer.Option(..., "--out", help="Folder to write the pack into (replaced atomically)."),
     subset: Optional[int] = typer.Option(None, "--subset", help="Keep only this many facts (nested: a smaller subset is part of a larger one)."),
     eval_share: float = typer.Option(DEFAULT_EVAL_SHARE, "--eval-share", help="Share of the facts held out for evaluation."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the fact order, the held-out split and the templates."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of the fact order, the held-out split and the templates."),
     json_output: bool = typer.Option(False, "--json", help="Print pack.json instead of a summary."),
 ) -> None:
     """Generate a built-in domain pack from real data that ships in packages.
@@ -81,8 +83,12 @@ def make_pack(
     Example: bigmodel vertical make-pack --domain medical --out packs/medical --subset 2000
     """
     from bigmodel.data.packs import build_pack
+    from bigmodel.data.packs.schema import PACK_JSON
 
+    checkpoint.check_replaceable(out, PACK_JSON)
     pack = build_pack(domain, seed=seed, subset=subset, eval_share=eval_share)
+    if not pack.eval:  # `vertical pack` would refuse it
+        raise BigModelError(f"--subset {subset} leaves no facts to hold out for evaluation; give a larger --subset (nothing was written)")
     pack.write(out)
     if json_output:
         print(json.dumps(pack.meta, indent=2, ensure_ascii=False))
@@ -95,9 +101,9 @@ def build(
     base: Path = typer.Option(..., "--base", help="The general causal LM to specialise (a bigmodel LLM or a Hugging Face LLaMA-family folder)."),
     domain: str = typer.Option(..., "--domain", help="medical | travel | finance, or the folder of your own pack."),
     method: str = typer.Option("retrieval", "--method", help="cpt+sft | retrieval | both."),
-    out: Path = typer.Option(..., "--out", help="Vertical model directory to write (appears complete, or not at all)."),
+    out: Path = typer.Option(..., "--out", help="Vertical model directory to write (appears complete, or not at all).", callback=checkpoint.model_out),
     subset: Optional[int] = typer.Option(None, "--subset", help="Built-in domains: generate the pack from only this many facts."),
-    pack_seed: int = typer.Option(0, "--pack-seed", help="Seed of the built-in pack (its split and templates)."),
+    pack_seed: int = typer.Option(0, "--pack-seed", min=0, max=SEED_MAX, help="Seed of the built-in pack (its split and templates)."),
     retriever: Optional[str] = typer.Option(None, "--retriever", help="bm25 | dense (all-MiniLM-L6-v2, offline) | hybrid (BM25's candidates ordered by MiniLM). Default: hybrid for finance, bm25 otherwise."),
     top_k: int = typer.Option(VerticalRecipe.top_k, "--top-k", help="Passages retrieved per question."),
     decoding: str = typer.Option("extractive", "--decoding", help="Grounded answers: extractive (a span of the passages, or \"I don't know\") | free."),
@@ -112,7 +118,7 @@ def build(
     lora: bool = typer.Option(False, "--lora", help="Fine-tune a LoRA adapter (peft) instead of every weight."),
     merge: bool = typer.Option(False, "--merge", help="Fold the LoRA adapter into the weights."),
     lora_rank: int = typer.Option(VerticalRecipe.lora_rank, "--lora-rank", help="Rank of the LoRA adapter."),
-    seed: int = typer.Option(0, "--seed", help="Seed of training: the order of its examples, which questions are also asked without their passage, the general sample."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of training: the order of its examples, which questions are also asked without their passage, the general sample."),
     name: str = typer.Option("", "--name", help="Name to serve it under (default: the folder name)."),
     json_output: bool = typer.Option(False, "--json", help="Print the model card as JSON."),
 ) -> None:
@@ -120,7 +126,6 @@ def build(
 
     Example: bigmodel vertical build --base zoo/general-llm --domain medical --method retrieval --out models/doctor
     """
-    from bigmodel import checkpoint
     from bigmodel.families.vertical.build import build_vertical
 
     if decoding not in ("extractive", "free"):

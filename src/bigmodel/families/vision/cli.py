@@ -7,6 +7,10 @@ from pathlib import Path
 
 import typer
 
+from bigmodel.ui import SEED_MAX
+
+from bigmodel import checkpoint
+
 
 def quiet_transformers() -> None:
     """Our progress bars only: transformers' load/save bars would interleave with them."""
@@ -14,18 +18,18 @@ def quiet_transformers() -> None:
 
     logging.disable_progress_bar()
 
-vision_app = typer.Typer(help="Vision models: a ViT image classifier.", no_args_is_help=True)
+vision_app = typer.Typer(help="Vision models: a ViT image classifier.\n\nExample: bigmodel vision train --data digits --preset tiny --out models/vit", no_args_is_help=True)
 
 
 @vision_app.command("train")
 def train(
     data: str = typer.Option("digits", "--data", help="digits, shapes, or a folder of class folders (CLASS/*.png|jpg)."),
     preset: str = typer.Option("small", "--preset", help="tiny (tests), small (CPU demo) or base (ViT-Base/16)."),
-    out: Path = typer.Option(..., "--out", help="Model directory to write."),
+    out: Path = typer.Option(..., "--out", help="Model directory to write.", callback=checkpoint.model_out),
     base: Path = typer.Option(None, "--base", help="Fine-tune this Hugging Face ViT checkpoint to the new labels."),
     steps: int = typer.Option(None, "--steps", help="Training steps (default: the preset's)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last saved state of an interrupted run."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX),
     json_output: bool = typer.Option(False, "--json", help="Print the model card as JSON."),
 ) -> None:
     """Train a ViT image classifier, evaluate it, and write a Hugging Face model directory.
@@ -52,7 +56,7 @@ def classify(
     model_dir: Path = typer.Argument(..., help="A vision model directory."),
     images: list[Path] = typer.Argument(..., help="Image files to classify."),
     top_k: int = typer.Option(3, "--top-k", help="How many labels to show per image."),
-    seed: int = typer.Option(0, "--seed", help="Unused by inference; accepted like every command."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Unused by inference; accepted like every command."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Classify images with a vision model: the top-k labels with their probabilities.
