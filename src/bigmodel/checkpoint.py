@@ -255,7 +255,7 @@ def require_family(model_dir: str | os.PathLike, allowed: set[str], needed: str)
     parse, or weights that are truncated or corrupt."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
-        raise BigModelError(f"{model_dir}: no such model directory")
+        raise BigModelError(f"{model_dir}: {'a file; give the model directory' if model_dir.exists() else 'no such model directory'}")
     family = family_of(model_dir)
     if family not in allowed:
         article = "an" if family[0] in "aeiou" or family == "llm" else "a"  # "an llm": said el-el-em

@@ -126,6 +126,8 @@ def test_require_family_names_what_was_found(tmp_path):
     assert checkpoint.require_family(model, {"vision"}, "a vision model") == "vision"
     with pytest.raises(BigModelError, match="no such model directory"):
         checkpoint.require_family(tmp_path / "missing", {"llm"}, "an LLM")
+    with pytest.raises(BigModelError, match="config.json: a file; give the model directory"):
+        checkpoint.require_family(model / "config.json", {"llm"}, "an LLM")
 
 
 def test_a_truncated_checkpoint_is_one_clear_line_for_every_family(quick_zoo, bigmodel_cli, tmp_path):

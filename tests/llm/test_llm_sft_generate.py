@@ -308,6 +308,7 @@ def test_plain_text_lines_are_learned_on_every_token(pretrained, tmp_path):
     ({"temperature": float("inf")}, "--temperature must be a finite number >= 0, found inf"),
     ({"top_k": -1}, "--top-k must be >= 0, found -1"),
     ({"max_new_tokens": 0}, "--max-new-tokens must be >= 1, found 0"),
+    ({"stop": ("\n", "")}, "--stop must not be empty"),
 ])
 def test_sampling_names_the_option_that_is_wrong(fields, message):
     from bigmodel.errors import BigModelError

@@ -59,6 +59,8 @@ def test_missing_folder_and_missing_file(tmp_path):
     (tmp_path / "pack.json").write_text("{}")
     result = bigmodel("pack", str(tmp_path))
     assert result.returncode == 2 and f"{tmp_path}/eval_qa.jsonl: missing file" in result.stderr
+    result = bigmodel("pack", str(tmp_path / "pack.json"))
+    assert result.returncode == 2 and f"{tmp_path / 'pack.json'}: a file; give the pack's folder" in result.stderr
 
 
 def test_unknown_domain_and_bad_subset_leave_the_output_alone(tmp_path):

@@ -121,7 +121,7 @@ def validate_pack(folder: str | Path) -> tuple[Pack | None, list[Problem]]:
 
     folder = Path(folder)
     if not folder.is_dir():
-        return None, [Problem(str(folder), None, "no such pack folder")]
+        return None, [Problem(str(folder), None, "a file; give the pack's folder" if folder.exists() else "no such pack folder")]
     problems: list[Problem] = []
     for name in PACK_FILES:
         if not (folder / name).is_file():

@@ -45,6 +45,8 @@ class Sampling:
             raise BigModelError(f"--top-k must be >= 0, found {self.top_k}")
         if self.max_new_tokens < 1:
             raise BigModelError(f"--max-new-tokens must be >= 1, found {self.max_new_tokens}")
+        if "" in self.stop:  # every text contains it, so nothing would be generated
+            raise BigModelError("--stop must not be empty")
 
 
 @dataclasses.dataclass
