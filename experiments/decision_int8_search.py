@@ -27,6 +27,7 @@ import argparse
 import copy
 import json
 import random
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bigmodel.errors import BigModelError
 from bigmodel.families.decision.evaluate import held_out_positions
 from bigmodel.families.decision.games import Game, get_game
 from bigmodel.families.decision.mcts import AGENT_IN_FLIGHT, MCTSAgent, NetEvaluator, SearchConfig, play_games
@@ -154,10 +156,13 @@ def main() -> None:
     args = parser.parse_args()
     reduce_range = args.reduce_range or not torch.cpu._is_vnni_supported()
     torch.set_num_threads(1)
+    try:  # before the timings, so that a wrong path costs nothing
+        game, net, _ = load_model(args.model, "connect4") if args.model is not None else (None, None, None)
+    except BigModelError as err:
+        sys.exit(f"error: {err}")
     results: dict = {"reduce_range": reduce_range,
                      "speed": {preset: speed(preset, reduce_range, args.seconds) for preset in ("tiny", "small")}}
-    if args.model is not None:
-        game, net, _ = load_model(args.model, "connect4")
+    if net is not None:
         results["fidelity"] = fidelity(net.eval(), game, self_play_positions(net, game, args.positions), reduce_range)
         if args.games:
             results["strength"] = strength(net, game, reduce_range, args.games)

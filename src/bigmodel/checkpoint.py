@@ -101,17 +101,17 @@ def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def check_replaceable(out: str | os.PathLike, marker: str, option: str = "--out") -> None:
+def check_replaceable(out: str | os.PathLike, marker: str) -> None:
     """Refuse to write over anything but what this kind of write made before: `out` may be missing,
     an empty folder, or a folder holding `marker` (a model's card, a pack's pack.json); a file or
     a folder of other things is the user's, and replacing it would lose it."""
     out = Path(out)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         kind = "a link" if out.is_symlink() else "a file"
-        raise BigModelError(f"{option} {out} is {kind}; give a folder to write (nothing was written)")
+        raise BigModelError(f"--out {out} is {kind}; give a folder to write (nothing was written)")
     if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
         raise BigModelError(
-            f"{option} {out} is a folder that bigmodel did not write (it has no {marker}); "
+            f"--out {out} is a folder that bigmodel did not write (it has no {marker}); "
             "give a new or empty folder, or remove it (nothing was written)"
         )
 

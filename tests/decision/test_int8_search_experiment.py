@@ -56,3 +56,10 @@ def test_the_speed_table_times_both_copies_at_every_batch():
         for row in rows.values():
             assert row["float32"] > 0 and row["int8"] > 0
             assert abs(row["speedup"] - row["int8"] / row["float32"]) < 0.02
+
+
+def test_a_wrong_model_path_is_one_line_before_any_timing(tmp_path):
+    run = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "nowhere")], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.strip() == f"error: {tmp_path / 'nowhere'}: no such model directory"

@@ -12,12 +12,15 @@ from typing import Optional
 
 import typer
 
-from bigmodel.ui import SEED_MAX
-
 from bigmodel.errors import BigModelError
 from bigmodel.eval.ask import GENERAL_SAMPLE
+from bigmodel.ui import SEED_MAX
 
-eval_app = typer.Typer(help="Evaluate models: the hallucination benchmark.\n\nExample: bigmodel eval hallucination --models zoo/llm-chat zoo/vertical-medical --domain medical", no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Evaluate models: the hallucination benchmark.\n\n"
+    "Example: bigmodel eval hallucination --models zoo/llm-chat zoo/vertical-medical --domain medical",
+    no_args_is_help=True,
+)
 
 
 def _model_names(models: list[Path]) -> list[str]:

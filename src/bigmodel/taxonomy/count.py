@@ -154,7 +154,7 @@ def estimate_decoder_only(config: dict[str, Any]) -> int | None:
         return next((config[k] for k in keys if isinstance(config.get(k), int) and config[k] > 0), None)
 
     hidden = first("hidden_size", "n_embd", "d_model", "dim")
-    layers = first("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+    layers = first(*LAYER_KEYS)
     heads = first("num_attention_heads", "n_head", "num_heads", "n_heads")
     vocab = first("padded_vocab_size", "vocab_size")
     if not (hidden and layers and heads and vocab):

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import typer
 
-from bigmodel.ui import SEED_MAX
-
 from bigmodel import checkpoint
+from bigmodel.ui import SEED_MAX
 
 GAME_NAMES = "tictactoe, connect4, gomoku9, gomoku15"
 

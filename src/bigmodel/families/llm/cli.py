@@ -15,7 +15,10 @@ from bigmodel import checkpoint
 from bigmodel.errors import BigModelError
 from bigmodel.ui import SEED_MAX, console, stdout
 
-llm_app = typer.Typer(help="Large language models: pretrain, chat fine-tune.\n\nExample: bigmodel llm pretrain --preset tiny --corpus general --out models/tiny", no_args_is_help=True)
+llm_app = typer.Typer(
+    help="Large language models: pretrain, chat fine-tune.\n\nExample: bigmodel llm pretrain --preset tiny --corpus general --out models/tiny",
+    no_args_is_help=True,
+)
 
 
 @llm_app.command()

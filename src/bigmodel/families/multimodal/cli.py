@@ -7,9 +7,8 @@ from pathlib import Path
 
 import typer
 
-from bigmodel.ui import SEED_MAX
-
 from bigmodel import checkpoint
+from bigmodel.ui import SEED_MAX
 
 
 def quiet_transformers() -> None:

@@ -11,8 +11,8 @@ from typing import Any, Optional
 import typer
 from rich.markup import escape
 
-from bigmodel.data.packs.build import DEFAULT_EVAL_SHARE
 from bigmodel import checkpoint
+from bigmodel.data.packs.build import DEFAULT_EVAL_SHARE
 from bigmodel.errors import BigModelError
 from bigmodel.families.vertical.build import VerticalRecipe
 from bigmodel.ui import SEED_MAX, console, stdout

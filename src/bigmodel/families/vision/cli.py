@@ -7,9 +7,8 @@ from pathlib import Path
 
 import typer
 
-from bigmodel.ui import SEED_MAX
-
 from bigmodel import checkpoint
+from bigmodel.ui import SEED_MAX
 
 
 def quiet_transformers() -> None:
@@ -18,7 +17,10 @@ def quiet_transformers() -> None:
 
     logging.disable_progress_bar()
 
-vision_app = typer.Typer(help="Vision models: a ViT image classifier.\n\nExample: bigmodel vision train --data digits --preset tiny --out models/vit", no_args_is_help=True)
+vision_app = typer.Typer(
+    help="Vision models: a ViT image classifier.\n\nExample: bigmodel vision train --data digits --preset tiny --out models/vit",
+    no_args_is_help=True,
+)
 
 
 @vision_app.command("train")
